@@ -1,0 +1,105 @@
+# edgepool -- build, test, run.
+#
+#   make            build bin/edge-node (and the other daemons as they land)
+#   make test       install what tests need (as root), build, run every test
+#   make run        start a local node/pool on loopback (see README)
+#   make stop       stop what `make run` started
+#   make bench      performance figures against Kamailio / HAProxy / NSD
+#   make SAN=1      build with AddressSanitizer + UBSan into build-san/
+#
+# Every Debian package the project needs is named here, once.
+
+BUILD_PKGS := build-essential pkg-config libevent-dev libssl-dev libc-ares-dev \
+              libhiredis-dev libconfig-dev libexpat1-dev libcmocka-dev
+TEST_PKGS  := clang libclang-rt-14-dev sip-tester kamailio kamailio-tls-modules \
+              nsd knot-dnsutils redis-server stunnel4 openssl iproute2 procps psmisc
+BENCH_PKGS := haproxy dnsperf
+
+CC      ?= cc
+PKGS    := libevent libevent_openssl openssl libcares hiredis libconfig expat
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+               -Ishared -Inode $(PKG_CFLAGS)
+ifeq ($(SAN),1)
+  BUILD   := build-san
+  BIN     := build-san/bin
+  CFLAGS  := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+             -fno-sanitize-recover=undefined
+  LDFLAGS := -fsanitize=address,undefined
+else
+  BUILD   := build
+  BIN     := bin
+  CFLAGS  := $(CFLAGS_BASE) -O2
+  LDFLAGS :=
+endif
+
+SHARED_SRC := $(sort $(wildcard shared/*.c))
+NODE_SRC   := $(sort $(shell find node -name '*.c' ! -name main.c))
+UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+
+SHARED_OBJ := $(SHARED_SRC:%.c=$(BUILD)/%.o)
+NODE_OBJ   := $(NODE_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test-deps unit integration fuzz test run stop bench clean format tidy
+
+all: $(BIN)/edge-node
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libshared.a: $(SHARED_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/libnode.a: $(NODE_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+$(BIN)/edge-node: $(BUILD)/node/main.o $(BUILD)/libnode.a $(BUILD)/libshared.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libnode.a $(BUILD)/libshared.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+unit-bins: $(UNIT_BIN)
+
+# Packages: installed only when missing, only when root (CI and fresh machines).
+deps:
+	@tests/lib/install-packages.sh $(BUILD_PKGS)
+test-deps:
+	@tests/lib/install-packages.sh $(BUILD_PKGS) $(TEST_PKGS)
+
+# The whole suite: normal and sanitizer builds, unit tests under ASan/UBSan,
+# integration tests against the sanitizer build, a bounded fuzz run.
+test: test-deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory SAN=1 all unit-bins
+	@tests/run.sh
+
+fuzz:
+	@tests/fuzz/build.sh
+
+run: deps all
+	@deploy/local-run.sh start
+
+stop:
+	@deploy/local-run.sh stop
+
+bench:
+	@tests/lib/install-packages.sh $(BUILD_PKGS) $(TEST_PKGS) $(BENCH_PKGS)
+	@$(MAKE) --no-print-directory all
+	@tests/bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+tidy:
+	clang-tidy $$(git ls-files '*.c') -- $(CFLAGS_BASE)
+
+clean:
+	rm -rf build build-san bin tests/out
+
+-include $(shell find build build-san -name '*.d' 2>/dev/null)

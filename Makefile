@@ -38,10 +38,12 @@ endif
 SHARED_SRC := $(sort $(wildcard shared/*.c))
 NODE_SRC   := $(sort $(shell find node -name '*.c' ! -name main.c))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
 
 SHARED_OBJ := $(SHARED_SRC:%.c=$(BUILD)/%.o)
 NODE_OBJ   := $(NODE_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all deps test-deps unit integration fuzz test run stop bench clean format tidy
 
@@ -64,7 +66,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libnode.a $(BUILD)/libshared.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
-unit-bins: $(UNIT_BIN)
+# Small programs the integration tests drive (e.g. a resolver probe).
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libnode.a $(BUILD)/libshared.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+unit-bins: $(UNIT_BIN) $(TOOL_BIN)
 
 # Packages: installed only when missing, only when root (CI and fresh machines).
 deps:

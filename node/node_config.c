@@ -1,0 +1,96 @@
+/* node_config.c -- the table of edge-node settings and the loader. */
+#include "node_config.h"
+
+#include <libconfig.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+#define K(path, type, field, def, min, max, doc)                                                   \
+    {path, type, offsetof(struct node_config, field), def, min, max, doc}
+
+const struct cfg_key node_config_keys[] = {
+    K("node.id", CFG_STR, node_id, "edge1", 0, 0, "this node's id in the pool"),
+    K("node.pool_fqdn", CFG_STR, pool_fqdn, "sip.contoso.test", 0, 0,
+      "the pool's FQDN: Record-Route toward partners and the certificate's name"),
+    K("node.fqdn", CFG_STR, node_fqdn, "edge1.contoso.test", 0, 0,
+      "this node's FQDN (a subjectAltName of the pool certificate)"),
+    K("node.log_level", CFG_STR, log_level, "info", 0, 0, "error, warn, info or debug"),
+    K("node.syslog", CFG_BOOL, log_syslog, "false", 0, 0, "log to syslog instead of stderr"),
+    K("internal.listen", CFG_STR, internal_listen, "127.0.0.1:5060", 0, 0,
+      "address:port of the internal SIP listener (TCP)"),
+    K("internal.record_route_host", CFG_STR, internal_rr_host, NULL, 0, 0,
+      "host in the Record-Route facing the internal side (default: the listen address)"),
+    K("internal.next_hops", CFG_STRLIST, next_hops, "127.0.0.1:5070", 0, 0,
+      "internal next hops (front-end pool), tried in order: \"host:port;transport=tcp|tls\""),
+    K("external.listen", CFG_STR, external_listen, "127.0.0.1:5061", 0, 0,
+      "address:port of the federation listener (SIP over mutual TLS)"),
+    K("external.record_route_host", CFG_STR, external_rr_host, NULL, 0, 0,
+      "host in the Record-Route facing partners (default: node.pool_fqdn)"),
+    K("tls.cert", CFG_STR, tls_cert, NULL, 0, 0,
+      "PEM certificate chain (pool FQDN, serverAuth+clientAuth); unset: a generated self-signed one"),
+    K("tls.key", CFG_STR, tls_key, NULL, 0, 0, "PEM private key"),
+    K("tls.ca", CFG_STR, tls_ca, NULL, 0, 0, "CA bundle that partner certificates must chain to"),
+    K("tls.crl", CFG_STR, tls_crl, NULL, 0, 0, "PEM CRLs checked for peers (KeepCrlsUpToDate)"),
+    K("tls.ciphers", CFG_STR, tls_ciphers, NULL, 0, 0, "TLS 1.2 cipher list (OpenSSL syntax)"),
+    K("dns.servers", CFG_STR, dns_servers, NULL, 0, 0,
+      "DNS servers \"ip[:port],...\" (default: /etc/resolv.conf)"),
+    K("dns.timeout_ms", CFG_INT, dns_timeout_ms, "2000", 100, 30000, "per-try DNS timeout"),
+    K("limits.max_message_size", CFG_INT, max_message_size, "65535", 1024, 1048576,
+      "largest SIP message accepted (bytes); larger gets 513"),
+    K("limits.max_headers", CFG_INT, max_headers, "100", 16, 128, "most header lines in a message"),
+    K("limits.max_connections", CFG_INT, max_connections, "10000", 16, 1000000,
+      "most connections open at once"),
+    K("limits.max_connections_per_source", CFG_INT, max_conns_per_source, "64", 1, 100000,
+      "most inbound connections from one source address"),
+    K("limits.idle_timeout", CFG_INT, idle_timeout_s, "300", 5, 86400,
+      "seconds before an idle connection is closed"),
+    K("limits.connect_timeout_ms", CFG_INT, connect_timeout_ms, "5000", 100, 60000,
+      "TCP connect plus TLS handshake timeout for outbound connections"),
+    K("limits.transaction_timeout_ms", CFG_INT, txn_timeout_ms, "32000", 500, 300000,
+      "Timer B/F (64*T1): no final response by then gives 408"),
+    K("limits.timer_c", CFG_INT, timer_c_s, "180", 5, 3600,
+      "INVITE Timer C in seconds (RFC 3261 16.6): no progress by then cancels the branch"),
+    K("limits.retry_after", CFG_INT, retry_after_s, "30", 1, 3600,
+      "Retry-After seconds sent with 503"),
+    {NULL, 0, 0, NULL, 0, 0, NULL},
+};
+
+static const char *const foreign_groups[] = {"policy", "redis", "xmpp", "admin", NULL};
+
+int node_config_load(struct node_config *c, const char *path, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    if (cfg_table_defaults(node_config_keys, c) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!path)
+        return 0;
+    config_t cfg;
+    config_init(&cfg);
+    if (!config_read_file(&cfg, path)) {
+        if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+            snprintf(err, errlen, "%s: cannot read the file", path);
+        else
+            snprintf(err, errlen, "%s:%d: %s", config_error_file(&cfg) ? config_error_file(&cfg) : path,
+                     config_error_line(&cfg), config_error_text(&cfg));
+        config_destroy(&cfg);
+        return -1;
+    }
+    int rc = cfg_table_load(node_config_keys, c, &cfg, foreign_groups, err, errlen);
+    config_destroy(&cfg);
+    if (rc == 0 && log_level_parse(c->log_level) < 0) {
+        snprintf(err, errlen, "%s: node.log_level: \"%s\" is not error, warn, info or debug", path,
+                 c->log_level);
+        rc = -1;
+    }
+    if (rc == 0 && c->next_hops.n == 0) {
+        snprintf(err, errlen, "%s: internal.next_hops: at least one next hop is needed", path);
+        rc = -1;
+    }
+    return rc;
+}
+
+void node_config_free(struct node_config *c) { cfg_table_free(node_config_keys, c); }

@@ -1,0 +1,53 @@
+/* node_config.h -- every setting of edge-node, with its default.
+ *
+ * The table in node_config.c is the single source: it loads the file, fills
+ * the embedded default when there is no file, and prints the reference
+ * (`edge-node --print-config`). The "policy" group belongs to the policy
+ * store (node/federation/policy.h), not to this table. */
+#ifndef EP_NODE_CONFIG_H
+#define EP_NODE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config_table.h"
+
+struct node_config {
+    /* node */
+    char *node_id;
+    char *pool_fqdn;     /* Record-Route toward partners, certificate name */
+    char *node_fqdn;     /* this node's own name (a SAN of the pool certificate) */
+    char *log_level;
+    bool log_syslog;
+    /* internal side (front-end pool) */
+    char *internal_listen;      /* "127.0.0.1:5060", TCP */
+    char *internal_rr_host;     /* Record-Route host facing inside; default: listen address */
+    struct cfg_strlist next_hops; /* "host:port[;transport=tcp|tls]", tried in order */
+    /* external side (federation) */
+    char *external_listen;      /* "127.0.0.1:5061", TLS */
+    char *external_rr_host;     /* Record-Route host facing partners; default: pool_fqdn */
+    /* TLS */
+    char *tls_cert, *tls_key, *tls_ca, *tls_crl, *tls_ciphers;
+    /* DNS */
+    char *dns_servers;
+    int dns_timeout_ms;
+    /* limits and timers */
+    int max_message_size;
+    int max_headers;
+    int max_connections;
+    int max_conns_per_source;
+    int idle_timeout_s;
+    int connect_timeout_ms;
+    int txn_timeout_ms;   /* Timer B / F: 64*T1 */
+    int timer_c_s;        /* INVITE proxy Timer C */
+    int retry_after_s;    /* Retry-After sent with 503 */
+};
+
+extern const struct cfg_key node_config_keys[];
+
+/* Load path (NULL = embedded default) into c. On error returns -1 with
+ * "FILE:LINE: key: what" in err. The caller frees with node_config_free. */
+int node_config_load(struct node_config *c, const char *path, char *err, size_t errlen);
+void node_config_free(struct node_config *c);
+
+#endif

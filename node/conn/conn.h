@@ -1,0 +1,89 @@
+/* conn.h -- SIP connections over TCP and TLS, inbound and outbound.
+ *
+ * A conn wraps one bufferevent (plain or OpenSSL). Inbound conns come from the
+ * two listeners (internal TCP, external mutual TLS); outbound ones are opened
+ * by conn pools (conn_pool.h). The conn frames the byte stream into SIP
+ * messages (Content-Length), answers CRLF keepalives, enforces the size and
+ * per-source limits, and hands each complete message to the proxy while the
+ * bytes are still in its receive buffer. Conns are found by id, so
+ * transactions hold ids, never pointers, and survive a conn going away. */
+#ifndef EP_CONN_H
+#define EP_CONN_H
+
+#include <event2/bufferevent.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "node.h"
+
+enum conn_side { SIDE_INTERNAL = 0, SIDE_EXTERNAL = 1 };
+enum conn_state { CONN_CONNECTING, CONN_OPEN, CONN_CLOSED };
+
+#define CONN_MAX_NAMES 16
+
+struct conn_pool;
+struct txn;
+
+struct conn {
+    uint64_t id;
+    struct node *node;
+    enum conn_side side;
+    enum conn_state state;
+    bool tls;
+    bool outbound;
+    bool in_read;     /* inside the read callback: free is deferred */
+    bool close_after; /* close once the output is flushed / the loop ends */
+    struct bufferevent *bev;
+    struct sockaddr_storage peer;
+    char peer_str[64];  /* "ip:port" for logs */
+    char peer_ip[48];
+
+    /* TLS identity of the peer after the handshake (external side) */
+    char *names[CONN_MAX_NAMES]; /* subjectAltName dNSNames (or CN), owned */
+    int n_names;
+    char cert_info[256];         /* issuer / serial / subject, for the watch list */
+    char *target;                /* outbound: the name the certificate must carry, owned */
+
+    struct conn_pool *pool;      /* outbound: the pool it belongs to */
+    struct txn *pending;         /* client transactions sent here, awaiting a response */
+
+    /* domains this conn has been verified to speak for (inbound federation) */
+    struct conn_domain *domains;
+};
+
+/* Open the two listeners of n. Returns 0 or -1 (logged). */
+int conn_listeners_start(struct node *n);
+/* Stop accepting (drain). */
+void conn_listeners_stop(struct node *n);
+
+/* Open an outbound connection from the side's listen address to sa. tls: wrap
+ * in TLS verifying the peer's certificate names target (SNI too). The conn is
+ * returned at once in CONNECTING state; data written now is sent after the
+ * handshake. Returns NULL on immediate failure. */
+struct conn *conn_connect(struct node *n, enum conn_side side, const struct sockaddr *sa,
+                          socklen_t salen, bool tls, const char *target);
+
+struct conn *conn_by_id(struct node *n, uint64_t id);
+/* Queue bytes for sending. Returns 0 or -1 if the conn is closed. */
+int conn_send(struct conn *c, const void *data, size_t len);
+/* Close now (pending transactions are told), or after the output drains. */
+void conn_close(struct conn *c, const char *why);
+void conn_close_after_flush(struct conn *c);
+/* Close every conn (shutdown). */
+void conn_close_all(struct node *n);
+
+/* Remember / ask whether this conn was verified to speak for domain. */
+void conn_domain_remember(struct conn *c, struct slice domain, bool allowed, int status,
+                          const char *reason);
+/* Returns 1 allowed, 0 refused (status/reason filled), -1 unknown yet. */
+int conn_domain_lookup(const struct conn *c, struct slice domain, int *status, const char **reason);
+
+/* After the connect: the idle timeout replaces the connect timeout. */
+void conn_set_idle_timeout(struct conn *c);
+
+/* Does the peer's verified certificate carry name (exact, no wildcards for
+ * SIP domains per RFC 5922)? */
+bool conn_peer_has_name(const struct conn *c, struct slice name);
+
+#endif

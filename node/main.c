@@ -1,0 +1,424 @@
+/* main.c -- edge-node: command line, start-up, signals, the event loop.
+ *
+ *   edge-node [-c FILE] [-f] [--check-config] [--print-config] [--help] [--version]
+ *
+ * With no file the node starts on its embedded default (internal TCP
+ * 127.0.0.1:5060, federation TLS 127.0.0.1:5061, a generated certificate).
+ * SIGTERM/SIGINT drain (stop accepting, finish transactions, exit); SIGHUP
+ * reloads configuration, certificates and policy without dropping
+ * connections; SIGUSR1 cycles the log level. */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn/conn.h"
+#include "conn/conn_pool.h"
+#include "federation/policy.h"
+#include "federation/throttle.h"
+#include "log.h"
+#include "node.h"
+#include "resolver.h"
+#include "sip/proxy.h"
+#include "sip/txn.h"
+#include "tls.h"
+
+#ifndef EDGEPOOL_VERSION
+#define EDGEPOOL_VERSION "0.1.0"
+#endif
+
+uint64_t node_now_ms(const struct node *n)
+{
+    struct timeval tv;
+    event_base_gettimeofday_cached(n->base, &tv);
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: edge-node [-c FILE] [-f] [--check-config] [--print-config]\n"
+            "  -c, --config FILE   configuration file (default: the embedded default)\n"
+            "  -f, --foreground    stay in the foreground (for systemd and tests)\n"
+            "      --check-config  validate the configuration and exit (1 names the line)\n"
+            "      --print-config  print every setting with its default and exit\n"
+            "  -h, --help          this text\n"
+            "  -v, --version       print the version\n"
+            "Signals: TERM drains and exits, HUP reloads, USR1 cycles the log level.\n");
+}
+
+static int parse_listen(const char *spec, struct listen_addr *a, char *err, size_t errlen)
+{
+    memset(a, 0, sizeof(*a));
+    int len = sizeof(a->sa);
+    if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&a->sa, &len) < 0) {
+        snprintf(err, errlen, "\"%s\" is not an address:port", spec);
+        return -1;
+    }
+    a->salen = (socklen_t)len;
+    char ip[64];
+    if (a->sa.ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->sa;
+        evutil_inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+        a->port = ntohs(s4->sin_port);
+        snprintf(a->host, sizeof(a->host), "%s", ip);
+    } else {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->sa;
+        evutil_inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+        a->port = ntohs(s6->sin6_port);
+        snprintf(a->host, sizeof(a->host), "[%s]", ip);
+    }
+    if (a->port == 0) {
+        snprintf(err, errlen, "\"%s\" needs a port", spec);
+        return -1;
+    }
+    return 0;
+}
+
+/* "host:port[;transport=tcp|tls]" */
+static int parse_next_hops(const struct cfg_strlist *l, struct next_hop **out, int *n_out, char *err,
+                           size_t errlen)
+{
+    struct next_hop *hops = calloc((size_t)(l->n ? l->n : 1), sizeof(*hops));
+    if (!hops)
+        return -1;
+    for (int i = 0; i < l->n; i++) {
+        const char *s = l->v[i];
+        const char *semi = strchr(s, ';');
+        size_t hl = semi ? (size_t)(semi - s) : strlen(s);
+        char hostport[300];
+        snprintf(hostport, sizeof(hostport), "%.*s", (int)hl, s);
+        char *colon = strrchr(hostport, ':');
+        hops[i].port = 5060;
+        if (colon && !strchr(colon, ']')) {
+            *colon = '\0';
+            hops[i].port = (uint16_t)atoi(colon + 1);
+        }
+        snprintf(hops[i].host, sizeof(hops[i].host), "%s", hostport);
+        hops[i].tls = semi && strstr(semi, "transport=tls");
+        if (!hops[i].host[0] || hops[i].port == 0 ||
+            (semi && !hops[i].tls && !strstr(semi, "transport=tcp"))) {
+            snprintf(err, errlen, "internal.next_hops: \"%s\" is not host:port[;transport=tcp|tls]", s);
+            free(hops);
+            return -1;
+        }
+    }
+    *out = hops;
+    *n_out = l->n;
+    return 0;
+}
+
+static int make_tls(struct node *n, char *err, size_t errlen)
+{
+    struct tls_settings ts;
+    tls_settings_init(&ts);
+    ts.cert_file = n->cfg.tls_cert;
+    ts.key_file = n->cfg.tls_key;
+    ts.ca_file = n->cfg.tls_ca;
+    ts.crl_file = n->cfg.tls_crl;
+    ts.ciphers = n->cfg.tls_ciphers;
+    ts.self_signed_name = n->cfg.pool_fqdn;
+    ts.require_peer_cert = true;
+    ts.verify_peer = true;
+    SSL_CTX *srv = tls_server_ctx_new(&ts, err, errlen);
+    if (!srv)
+        return -1;
+    SSL_CTX *cli = tls_client_ctx_new(&ts, err, errlen);
+    if (!cli) {
+        SSL_CTX_free(srv);
+        return -1;
+    }
+    if (n->tls_server)
+        SSL_CTX_free(n->tls_server); /* live connections keep their reference */
+    if (n->tls_client)
+        SSL_CTX_free(n->tls_client);
+    n->tls_server = srv;
+    n->tls_client = cli;
+    return 0;
+}
+
+/* Apply the parts of cfg that take effect without a restart. */
+static int apply_config(struct node *n, char *err, size_t errlen)
+{
+    struct next_hop *hops;
+    int nh;
+    if (parse_next_hops(&n->cfg.next_hops, &hops, &nh, err, errlen) < 0)
+        return -1;
+    free(n->next_hops);
+    n->next_hops = hops;
+    n->n_next_hops = nh;
+    log_set_level((enum log_level)log_level_parse(n->cfg.log_level));
+    n->limits.max_message_size = (size_t)n->cfg.max_message_size;
+    n->limits.max_headers = (unsigned)n->cfg.max_headers;
+    static struct timeval tv_txn, tv_c;
+    tv_txn = (struct timeval){n->cfg.txn_timeout_ms / 1000, (n->cfg.txn_timeout_ms % 1000) * 1000};
+    tv_c = (struct timeval){n->cfg.timer_c_s, 0};
+    n->tv_txn = event_base_init_common_timeout(n->base, &tv_txn);
+    n->tv_timer_c = event_base_init_common_timeout(n->base, &tv_c);
+    if (!n->cfg.internal_rr_host)
+        n->cfg.internal_rr_host = strdup(n->int_addr.host);
+    if (!n->cfg.external_rr_host)
+        n->cfg.external_rr_host = strdup(n->cfg.pool_fqdn);
+    return 0;
+}
+
+static void apply_policy(struct node *n)
+{
+    const struct policy *p = n->policy->current(n->policy);
+    const struct access_edge_settings *s = policy_settings(p);
+    n->outgoing_tls_count = s->outgoing_tls_count;
+    if (n->throttle)
+        throttle_apply_settings(n->throttle, s);
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    struct node *n = arg;
+    char err[512];
+    LOG_INFO("main", "SIGHUP: reloading %s", n->config_path ? n->config_path : "(embedded default)");
+    struct node_config fresh;
+    if (node_config_load(&fresh, n->config_path, err, sizeof(err)) < 0) {
+        LOG_ERROR("main", "reload refused, keeping the running configuration: %s", err);
+        return;
+    }
+    if (strcmp(fresh.internal_listen, n->cfg.internal_listen) != 0 ||
+        strcmp(fresh.external_listen, n->cfg.external_listen) != 0)
+        LOG_WARN("main", "listen addresses changed: they take effect at the next restart");
+    struct node_config old = n->cfg;
+    n->cfg = fresh;
+    free(n->cfg.internal_listen);
+    free(n->cfg.external_listen);
+    n->cfg.internal_listen = strdup(old.internal_listen);
+    n->cfg.external_listen = strdup(old.external_listen);
+    if (apply_config(n, err, sizeof(err)) < 0 || make_tls(n, err, sizeof(err)) < 0) {
+        LOG_ERROR("main", "reload failed, keeping the running configuration: %s", err);
+        node_config_free(&n->cfg);
+        n->cfg = old;
+        apply_config(n, err, sizeof(err));
+        return;
+    }
+    node_config_free(&old);
+    if (n->policy->reload(n->policy, err, sizeof(err)) < 0)
+        LOG_ERROR("main", "policy reload failed, keeping version %llu: %s",
+                  (unsigned long long)policy_version(n->policy->current(n->policy)), err);
+    apply_policy(n);
+    LOG_INFO("main", "reloaded: policy version %llu",
+             (unsigned long long)policy_version(n->policy->current(n->policy)));
+}
+
+static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
+{
+    enum log_level l = (enum log_level)((log_get_level() + 1) % (LOG_LVL_DEBUG + 1));
+    log_set_level(l);
+    log_write(LOG_LVL_WARN, "main", "log level is now %s", log_level_name(l));
+}
+
+static void drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct node *n = arg;
+    static int ticks;
+    size_t open = proxy_open_transactions(n);
+    if (open == 0 || ++ticks > (n->cfg.txn_timeout_ms / 100) + 10) {
+        LOG_INFO("main", "drained (%zu transaction(s) left): exiting", open);
+        event_base_loopbreak(n->base);
+        return;
+    }
+    struct timeval tv = {0, 100000};
+    evtimer_add(n->ev_drain, &tv);
+}
+
+static void on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+    struct node *n = arg;
+    if (n->draining) {
+        LOG_WARN("main", "second signal: exiting now");
+        event_base_loopbreak(n->base);
+        return;
+    }
+    n->draining = true;
+    LOG_INFO("main", "draining: no new connections, %zu transaction(s) to finish",
+             proxy_open_transactions(n));
+    conn_listeners_stop(n);
+    n->ev_drain = evtimer_new(n->base, drain_tick, n);
+    struct timeval tv = {0, 0};
+    evtimer_add(n->ev_drain, &tv);
+}
+
+static int node_init(struct node *n, char *err, size_t errlen)
+{
+    if (hmap_init(&n->conns, 1024, false) < 0 || hmap_init(&n->conns_by_src, 256, false) < 0 ||
+        hmap_init(&n->pools, 64, true) < 0 || hmap_init(&n->stxns, 4096, false) < 0 ||
+        hmap_init(&n->ctxns, 8192, false) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (parse_listen(n->cfg.internal_listen, &n->int_addr, err, errlen) < 0 ||
+        parse_listen(n->cfg.external_listen, &n->ext_addr, err, errlen) < 0)
+        return -1;
+    if (apply_config(n, err, errlen) < 0)
+        return -1;
+    static struct timeval tv_linger = {5, 0};
+    n->tv_linger = event_base_init_common_timeout(n->base, &tv_linger);
+    uint32_t h = 2166136261u;
+    for (const char *p = n->cfg.node_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    h ^= (uint32_t)getpid() * 2654435761u;
+    snprintf(n->branch_prefix, sizeof(n->branch_prefix), "z9hG4bKE%08x", h);
+    n->out_cap = (size_t)n->cfg.max_message_size + 8192;
+    n->out_buf = malloc(n->out_cap);
+    if (!n->out_buf)
+        return -1;
+    if (make_tls(n, err, errlen) < 0)
+        return -1;
+    struct resolver_opts ro = {.servers = n->cfg.dns_servers,
+                               .timeout_ms = n->cfg.dns_timeout_ms,
+                               .tries = 2,
+                               .cache_max = 4096,
+                               .negative_ttl_max = 60,
+                               .min_ttl = 0};
+    n->resolver = resolver_new(n->base, &ro, err, errlen);
+    if (!n->resolver)
+        return -1;
+    n->policy = policy_store_file_new(n->config_path, err, errlen);
+    if (!n->policy)
+        return -1;
+    n->throttle = throttle_new(policy_settings(n->policy->current(n->policy)));
+    if (!n->throttle)
+        return -1;
+    apply_policy(n);
+    return 0;
+}
+
+static void node_destroy(struct node *n)
+{
+    conn_close_all(n);
+    /* transactions left at exit */
+    while (n->ctxns.count) {
+        struct txn *t = NULL;
+        for (size_t b = 0; b < n->ctxns.nbuckets && !t; b++)
+            if (n->ctxns.buckets[b])
+                t = n->ctxns.buckets[b]->value;
+        txn_free(t);
+    }
+    conn_pool_free_all(n);
+    hmap_destroy(&n->conns);
+    hmap_destroy(&n->conns_by_src);
+    hmap_destroy(&n->pools);
+    hmap_destroy(&n->stxns);
+    hmap_destroy(&n->ctxns);
+    if (n->throttle)
+        throttle_free(n->throttle);
+    if (n->policy)
+        n->policy->free(n->policy);
+    if (n->resolver)
+        resolver_free(n->resolver);
+    if (n->tls_server)
+        SSL_CTX_free(n->tls_server);
+    if (n->tls_client)
+        SSL_CTX_free(n->tls_client);
+    struct event *evs[] = {n->ev_sigterm, n->ev_sigint, n->ev_sighup, n->ev_sigusr1, n->ev_drain};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i])
+            event_free(evs[i]);
+    free(n->next_hops);
+    free(n->out_buf);
+    node_config_free(&n->cfg);
+    event_base_free(n->base);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
+        {"check-config", no_argument, NULL, 'C'}, {"print-config", no_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'v'},
+        {NULL, 0, NULL, 0}};
+    const char *path = NULL;
+    bool foreground = false, check = false;
+    int o;
+    while ((o = getopt_long(argc, argv, "c:fhv", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'f':
+            foreground = true;
+            break;
+        case 'C':
+            check = true;
+            break;
+        case 'P':
+            cfg_table_print(node_config_keys, stdout);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'v':
+            printf("edge-node %s\n", EDGEPOOL_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "edge-node: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    char err[512];
+    struct node node;
+    memset(&node, 0, sizeof(node));
+    struct node *n = &node;
+    n->config_path = path;
+    if (node_config_load(&n->cfg, path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "edge-node: %s\n", err);
+        node_config_free(&n->cfg);
+        return 1;
+    }
+    if (check) {
+        struct policy_store *ps = policy_store_file_new(path, err, sizeof(err));
+        node_config_free(&n->cfg);
+        if (!ps) {
+            fprintf(stderr, "edge-node: %s\n", err);
+            return 1;
+        }
+        ps->free(ps);
+        printf("%s: configuration OK\n", path ? path : "(embedded default)");
+        return 0;
+    }
+    log_init("edge-node", n->cfg.log_syslog, (enum log_level)log_level_parse(n->cfg.log_level));
+    signal(SIGPIPE, SIG_IGN);
+    n->base = event_base_new();
+    if (!n->base || node_init(n, err, sizeof(err)) < 0 || conn_listeners_start(n) < 0) {
+        if (err[0])
+            LOG_ERROR("main", "cannot start: %s", err);
+        if (n->base)
+            node_destroy(n);
+        return 1;
+    }
+    if (!foreground && daemon(0, 1) < 0) {
+        LOG_ERROR("main", "cannot daemonize: %s", strerror(errno));
+        return 1;
+    }
+    n->ev_sigterm = evsignal_new(n->base, SIGTERM, on_sigterm, n);
+    n->ev_sigint = evsignal_new(n->base, SIGINT, on_sigterm, n);
+    n->ev_sighup = evsignal_new(n->base, SIGHUP, on_sighup, n);
+    n->ev_sigusr1 = evsignal_new(n->base, SIGUSR1, on_sigusr1, n);
+    evsignal_add(n->ev_sigterm, NULL);
+    evsignal_add(n->ev_sigint, NULL);
+    evsignal_add(n->ev_sighup, NULL);
+    evsignal_add(n->ev_sigusr1, NULL);
+    LOG_INFO("main", "edge-node %s (%s) started: pool %s, policy version %llu, %s", EDGEPOOL_VERSION,
+             n->cfg.node_id, n->cfg.pool_fqdn,
+             (unsigned long long)policy_version(n->policy->current(n->policy)),
+             path ? path : "embedded default configuration");
+    event_base_dispatch(n->base);
+    node_destroy(n);
+    LOG_INFO("main", "stopped");
+    return 0;
+}

@@ -202,7 +202,7 @@ static void read_tls_identity(struct conn *c)
     int k = tls_peer_names(cert, names, CONN_MAX_NAMES);
     for (int i = 0; i < k; i++)
         c->names[c->n_names++] = strdup(names[i]);
-    char subj[128] = "", iss[96] = "";
+    char subj[96] = "", iss[96] = "";
     X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
     X509_NAME_oneline(X509_get_issuer_name(cert), iss, sizeof(iss));
     char serial[48] = "?";
@@ -215,8 +215,8 @@ static void read_tls_identity(struct conn *c)
         }
         BN_free(bn);
     }
-    snprintf(c->cert_info, sizeof(c->cert_info), "issuer=%s serial=%s subject=%s", iss, serial,
-             subj);
+    snprintf(c->cert_info, sizeof(c->cert_info), "issuer=%.90s serial=%.40s subject=%.90s", iss,
+             serial, subj);
     X509_free(cert);
 }
 
@@ -248,8 +248,10 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
             if (e)
                 ERR_error_string_n(e, ebuf, sizeof(ebuf));
             const char *reason = ssl ? tls_verify_reason(ssl) : NULL;
+            if (reason && strcmp(reason, "ok") == 0)
+                reason = NULL;
             n->stats.tls_failures++;
-            LOG_WARN("tls", "%s TLS handshake %s %s%s%s failed: %s%s%s; connection closed",
+            LOG_INFO("tls", "%s TLS handshake %s %s%s%s failed: %s%s%s; connection closed",
                      side_name(c->side), c->outbound ? "to" : "from", c->peer_str,
                      c->target ? " expecting " : "", c->target ? c->target : "",
                      reason && *reason ? reason : (e ? ebuf : "peer closed the connection"),

@@ -20,7 +20,7 @@ PKGS    := libevent libevent_openssl openssl libcares hiredis libconfig expat
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
                -Ishared -Inode $(PKG_CFLAGS)
 ifeq ($(SAN),1)
   BUILD   := build-san
@@ -87,7 +87,7 @@ test: test-deps
 	@tests/run.sh
 
 fuzz:
-	@tests/fuzz/build.sh
+	@tests/fuzz/run.sh
 
 run: deps all
 	@deploy/local-run.sh start

@@ -52,43 +52,36 @@ static int refuse(struct fed_result *r, int status, const char *reason)
 
 /* ---- inbound ------------------------------------------------------------ */
 
-/* Checks after the identity: the internal user's policy and throttling. */
-static int inbound_rest(struct node *n, struct conn *c, const struct sip_msg *m, struct txn *t,
-                        const struct policy_provider *prov, struct fed_result *r)
+/* After the identity is settled (d final): throttling and our trust header. */
+static int inbound_finish(struct node *n, struct conn *c, struct txn *t, struct slice to_aor,
+                          const struct fed_decision *d, struct fed_result *r)
 {
-    const struct policy *p = n->policy->current(n->policy);
-    enum fed_class cls = (enum fed_class)t->fed_class;
-    char aor_buf[320];
-    struct slice to_aor = uri_aor(m->to_uri, aor_buf, sizeof(aor_buf));
-    if (!t->in_dialog &&
-        !policy_user_allows(p, to_aor, cls, prov && prov->is_public, false))
-        return refuse(r, 403, "Forbidden (user not enabled for this kind of federation)");
-    if (cls == FED_DISCOVERED && !t->in_dialog) {
-        enum throttle_verdict v =
-            throttle_check(n->throttle, slice_cstr(t->remote_domain), to_aor, c->cert_info,
-                           node_now_ms(n));
+    if (d->sip_status) {
+        LOG_INFO("fed", "%s from %s (certificate %s) refused %d: %s", t->remote_domain,
+                 c->peer_str, c->n_names ? c->names[0] : "-", d->sip_status, d->reason);
+        return refuse(r, d->sip_status, d->reason);
+    }
+    t->fed_class = d->cls;
+    if (d->throttle && !t->in_dialog) {
+        enum throttle_verdict v = throttle_check(n->throttle, slice_cstr(t->remote_domain), to_aor,
+                                                 c->cert_info, node_now_ms(n));
         t->throttled_partner = true;
         if (v == THROTTLE_RATE)
             return refuse(r, 503, "Service Unavailable (discovered partner over its rate)");
         if (v == THROTTLE_CONTACTS)
             return refuse(r, 403, "Forbidden (discovered partner over its contact limit)");
     }
-    const struct access_edge_settings *s = policy_settings(p);
-    bool verified = true;
-    int level = prov ? prov->verification : (cls == FED_DISCOVERED ? s->discovered_partner_verification_level : VERIF_ALWAYS_VERIFIABLE);
-    if (level == VERIF_ALWAYS_UNVERIFIABLE)
-        verified = false;
     snprintf(t->trust_hdr, sizeof(t->trust_hdr),
              "X-Edgepool-Trust: source=%s;edge=%s;%s;remote=%s;domain=%s\r\n",
-             source_type(cls, prov), n->cfg.node_fqdn, verified ? "verified" : "unverified",
-             t->peer, t->remote_domain);
+             source_type(d->cls, d->provider), n->cfg.node_fqdn,
+             d->verification == VERIF_ALWAYS_UNVERIFIABLE ? "unverified" : "verified", t->peer,
+             t->remote_domain);
     return FED_OK;
 }
 
 struct srv_check {
     struct node *node;
     uint64_t txn_id, conn_id;
-    bool outbound;
 };
 
 static void inbound_srv_done(void *arg, int status, const struct srv_target *tg, size_t n_tg)
@@ -106,8 +99,8 @@ static void inbound_srv_done(void *arg, int status, const struct srv_target *tg,
     }
     struct slice dom = slice_cstr(t->remote_domain);
     if (status == RESOLVER_TIMEOUT || status == RESOLVER_SERVFAIL || status == RESOLVER_ERROR) {
-        LOG_WARN("fed", "cannot verify %s from %s: DNS failure on _sipfederationtls._tcp.%s",
-                 t->remote_domain, c->peer_str, t->remote_domain);
+        LOG_WARN("fed", "cannot verify %s from %s: DNS failure on _sipfederationtls._tcp.%s, "
+                 "answered 504", t->remote_domain, c->peer_str, t->remote_domain);
         proxy_txn_resume(n, t->id, 504, "Server Time-out (DNS failure verifying the From domain)");
         return;
     }
@@ -122,20 +115,27 @@ static void inbound_srv_done(void *arg, int status, const struct srv_target *tg,
         LOG_WARN("fed", "%s from %s (certificate %s) refused 403: %s", t->remote_domain, c->peer_str,
                  c->n_names ? c->names[0] : "-",
                  status != RESOLVER_OK ? "the domain publishes no _sipfederationtls._tcp SRV"
-                                       : "its SRV target is not a name of the certificate");
+                                       : "no SRV target is a name of the certificate");
         conn_domain_remember(c, dom, false, 403, why);
         proxy_txn_resume(n, t->id, 403, why);
         return;
     }
     snprintf(t->peer, sizeof(t->peer), "%s", match);
-    conn_domain_remember(c, dom, true, 0, NULL);
     struct sip_msg m;
     if (txn_reparse(t, &m) != SIP_OK) {
         proxy_txn_resume(n, t->id, 500, "Internal Server Error");
         return;
     }
+    const struct policy *p = n->policy->current(n->policy);
+    char aor_buf[320];
+    struct slice to_aor = t->in_dialog ? SLICE_NULL : uri_aor(m.to_uri, aor_buf, sizeof(aor_buf));
+    struct fed_decision d;
+    policy_check_inbound(p, (const char *const *)c->names, (size_t)c->n_names, dom, to_aor, &d);
+    policy_apply_srv_target(p, match, to_aor, &d);
+    if (!d.sip_status)
+        conn_domain_remember(c, dom, true, 0, NULL);
     struct fed_result r = {0, NULL};
-    if (inbound_rest(n, c, &m, t, NULL, &r) == FED_REJECT)
+    if (inbound_finish(n, c, t, to_aor, &d, &r) == FED_REJECT)
         proxy_txn_resume(n, t->id, r.status, r.reason);
     else
         proxy_txn_resume(n, t->id, 0, NULL);
@@ -152,54 +152,31 @@ int fed_inbound_check(struct node *n, struct conn *c, const struct sip_msg *m, s
     if (!t->in_dialog) {
         struct slice to_dom = uri_host(m->ruri);
         if (!policy_is_internal_domain(p, to_dom)) {
-            LOG_INFO("fed", "request from %s for %.*s: not a domain of ours, answered 404",
-                     c->peer_str, SLICE_FMT(to_dom));
+            LOG_INFO("fed", "request from %s (%s) for %.*s: not a domain of ours, answered 404",
+                     c->peer_str, t->remote_domain, SLICE_FMT(to_dom));
             return refuse(r, 404, "Not Found (domain not served here)");
         }
     }
-    struct fed_decision d;
-    policy_classify(p, from_dom, &d);
-    t->fed_class = d.cls;
-    switch (d.cls) {
-    case FED_INTERNAL:
-        LOG_WARN("fed", "spoofed From %.*s from %s (certificate %s): our own domain, answered 403",
-                 SLICE_FMT(m->from_uri), c->peer_str, c->n_names ? c->names[0] : "-");
-        return refuse(r, 403, "Forbidden (From domain is ours)");
-    case FED_BLOCKED:
-    case FED_DENIED:
-        LOG_INFO("fed", "%.*s from %s refused %d: %s", SLICE_FMT(from_dom), c->peer_str,
-                 d.sip_status ? d.sip_status : 403, d.reason ? d.reason : "not allowed");
-        return refuse(r, 403, d.cls == FED_BLOCKED ? "Forbidden (domain blocked)"
-                                                  : "Forbidden (federation not allowed)");
-    default:
-        break;
-    }
     int cst;
     const char *creason;
-    int known = conn_domain_lookup(c, from_dom, &cst, &creason);
-    if (known == 0)
+    if (conn_domain_lookup(c, from_dom, &cst, &creason) == 0)
         return refuse(r, cst, creason);
-    if (d.cls == FED_PARTNER_SERVER || d.cls == FED_PROVIDER) {
-        if (!d.edge_fqdn || !conn_peer_has_name(c, slice_cstr(d.edge_fqdn))) {
-            LOG_WARN("fed", "%.*s from %s: certificate %s is not the configured edge %s, answered 403",
-                     SLICE_FMT(from_dom), c->peer_str, c->n_names ? c->names[0] : "-",
-                     d.edge_fqdn ? d.edge_fqdn : "?");
-            conn_domain_remember(c, from_dom, false, 403,
-                                 "Forbidden (certificate does not match the partner's edge)");
-            return refuse(r, 403, "Forbidden (certificate does not match the partner's edge)");
-        }
-        snprintf(t->peer, sizeof(t->peer), "%s", d.edge_fqdn);
-        return inbound_rest(n, c, m, t, d.provider, r);
+    char aor_buf[320];
+    struct slice to_aor = t->in_dialog ? SLICE_NULL : uri_aor(m->to_uri, aor_buf, sizeof(aor_buf));
+    struct fed_decision d;
+    policy_check_inbound(p, (const char *const *)c->names, (size_t)c->n_names, from_dom, to_aor, &d);
+    if (d.sip_status || !d.need_srv) {
+        snprintf(t->peer, sizeof(t->peer), "%s",
+                 d.edge_fqdn ? d.edge_fqdn : (c->n_names ? c->names[0] : ""));
+        return inbound_finish(n, c, t, to_aor, &d, r);
     }
-    /* allowed partner domain or discovered: the certificate must name the SRV target */
-    if (known == 1) {
-        snprintf(t->peer, sizeof(t->peer), "%s", c->n_names ? c->names[0] : "");
-        return inbound_rest(n, c, m, t, NULL, r);
-    }
+    /* allowed partner domain or discovered: the certificate must name the SRV
+     * target (RFC 5922); the answer is cached by the resolver, the verdict on
+     * the connection */
     struct srv_check *sc = malloc(sizeof(*sc));
     if (!sc)
         return refuse(r, 503, "Service Unavailable (out of memory)");
-    *sc = (struct srv_check){n, t->id, c->id, false};
+    *sc = (struct srv_check){n, t->id, c->id};
     char name[300];
     snprintf(name, sizeof(name), "_sipfederationtls._tcp.%s", t->remote_domain);
     if (resolver_srv(n->resolver, name, inbound_srv_done, sc) < 0) {
@@ -257,7 +234,6 @@ static void outbound_srv_done(void *arg, int status, const struct srv_target *tg
 int fed_outbound_route(struct node *n, const struct sip_msg *m, struct txn *t, struct fed_result *r)
 {
     const struct policy *p = n->policy->current(n->policy);
-    const struct access_edge_settings *s = policy_settings(p);
     struct slice dom = uri_host(m->ruri);
     if (dom.len == 0 || dom.len >= sizeof(t->remote_domain))
         return refuse(r, 416, "Unsupported URI Scheme");
@@ -268,39 +244,26 @@ int fed_outbound_route(struct node *n, const struct sip_msg *m, struct txn *t, s
                  SLICE_FMT(m->from_uri));
         return refuse(r, 403, "Forbidden (From domain is not ours)");
     }
-    struct fed_decision d;
-    policy_classify(p, dom, &d);
-    t->fed_class = d.cls;
-    switch (d.cls) {
-    case FED_INTERNAL:
-        return refuse(r, 404, "Not Found (an internal domain)");
-    case FED_BLOCKED:
-        LOG_INFO("fed", "request to blocked domain %s answered 403", t->remote_domain);
-        return refuse(r, 403, "Forbidden (domain blocked)");
-    case FED_DENIED:
-        LOG_INFO("fed", "request to %s answered 403: %s", t->remote_domain,
-                 d.reason ? d.reason : "federation not allowed");
-        return refuse(r, 403, "Forbidden (federation not allowed with the domain)");
-    default:
-        break;
-    }
     char aor_buf[320];
-    struct slice from_aor = uri_aor(m->from_uri, aor_buf, sizeof(aor_buf));
-    if (!t->in_dialog &&
-        !policy_user_allows(p, from_aor, d.cls, d.provider && d.provider->is_public, false))
-        return refuse(r, 403, "Forbidden (user not enabled for this kind of federation)");
-    if (s->routing_method == ROUTING_DEFAULT_ROUTE && s->default_route_fqdn) {
-        set_single_target(t, s->default_route_fqdn, 5061);
-        return FED_OK;
+    struct slice from_aor = t->in_dialog ? SLICE_NULL : uri_aor(m->from_uri, aor_buf, sizeof(aor_buf));
+    struct fed_decision d;
+    policy_check_outbound(p, from_aor, dom, &d);
+    t->fed_class = d.cls;
+    if (d.sip_status) {
+        LOG_INFO("fed", "request from %.*s to %s answered %d: %s", SLICE_FMT(m->from_uri),
+                 t->remote_domain, d.sip_status, d.reason);
+        return refuse(r, d.sip_status, d.reason);
     }
-    if (d.edge_fqdn) {
-        set_single_target(t, d.edge_fqdn, 5061);
+    if (d.cls == FED_INTERNAL)
+        return refuse(r, 404, "Not Found (an internal domain)");
+    if (d.next_hop) {
+        set_single_target(t, d.next_hop, 5061);
         return FED_OK;
     }
     struct srv_check *sc = malloc(sizeof(*sc));
     if (!sc)
         return refuse(r, 503, "Service Unavailable (out of memory)");
-    *sc = (struct srv_check){n, t->id, 0, true};
+    *sc = (struct srv_check){n, t->id, 0};
     char name[300];
     snprintf(name, sizeof(name), "_sipfederationtls._tcp.%s", t->remote_domain);
     if (resolver_srv(n->resolver, name, outbound_srv_done, sc) < 0) {

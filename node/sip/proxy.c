@@ -42,19 +42,26 @@ static void send_local_response(struct node *n, struct conn *c, const struct sip
     }
 }
 
-/* Answer with status and one log line; Retry-After with 503. */
-static void reject(struct node *n, struct conn *c, const struct sip_msg *m, int status,
-                   const char *reason)
+/* Answer with status; Retry-After with 503. One log line unless the
+ * decision was logged where it was made (logged: federation decisions). */
+static void answer(struct node *n, struct conn *c, const struct sip_msg *m, int status,
+                   const char *reason, bool logged)
 {
     char extra[64] = "";
     if (status == 503)
         snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", n->cfg.retry_after_s);
-    enum log_level lvl = status >= 500 ? LOG_LVL_WARN : LOG_LVL_INFO;
+    enum log_level lvl = logged ? LOG_LVL_DEBUG : status >= 500 ? LOG_LVL_WARN : LOG_LVL_INFO;
     if (log_enabled(lvl))
         log_write(lvl, "sip", "%.*s from %s %s (From %.*s) answered %d %s",
                   SLICE_FMT(m->method), side_name(c->side), c->peer_str, SLICE_FMT(m->from_uri),
                   status, reason);
     send_local_response(n, c, m, status, reason, extra[0] ? extra : NULL);
+}
+
+static void reject(struct node *n, struct conn *c, const struct sip_msg *m, int status,
+                   const char *reason)
+{
+    answer(n, c, m, status, reason, false);
 }
 
 static void txn_finish(struct txn *t)
@@ -71,19 +78,24 @@ static void txn_finish(struct txn *t)
 }
 
 /* Answer the txn's request locally and finish the txn. */
-static void txn_reply(struct txn *t, int status, const char *reason)
+static void txn_reply_logged(struct txn *t, int status, const char *reason, bool logged)
 {
     struct node *n = t->node;
     struct conn *c = conn_by_id(n, t->in_conn);
     if (!t->final_up && c) {
         struct sip_msg m;
         if (txn_reparse(t, &m) == SIP_OK)
-            reject(n, c, &m, status, reason);
+            answer(n, c, &m, status, reason, logged);
     }
     t->final_up = status;
     if (t->throttled_partner)
         fed_record_response(n, t, status);
     txn_finish(t);
+}
+
+static void txn_reply(struct txn *t, int status, const char *reason)
+{
+    txn_reply_logged(t, status, reason, false);
 }
 
 /* ---- who we are --------------------------------------------------------- */
@@ -308,7 +320,7 @@ static void route_and_send(struct node *n, struct conn *c, struct txn *t, const 
             txn_free(t);
             return;
         }
-        reject(n, c, m, r.status, r.reason);
+        answer(n, c, m, r.status, r.reason, true);
         t->final_up = r.status;
         txn_finish(t);
         return;
@@ -326,7 +338,7 @@ void proxy_txn_resume(struct node *n, uint64_t txn_id, int status, const char *r
         if (t->stateless)
             txn_free(t);
         else
-            txn_reply(t, status, reason);
+            txn_reply_logged(t, status, reason, true);
         return;
     }
     send_current(t, NULL);

@@ -295,6 +295,10 @@ static int node_init(struct node *n, char *err, size_t errlen)
 
 static void node_destroy(struct node *n)
 {
+    /* first: pending lookups are cancelled while what they refer to exists */
+    if (n->resolver)
+        resolver_free(n->resolver);
+    n->resolver = NULL;
     conn_close_all(n);
     /* transactions left at exit */
     while (n->ctxns.count) {
@@ -314,8 +318,6 @@ static void node_destroy(struct node *n)
         throttle_free(n->throttle);
     if (n->policy)
         n->policy->free(n->policy);
-    if (n->resolver)
-        resolver_free(n->resolver);
     if (n->tls_server)
         SSL_CTX_free(n->tls_server);
     if (n->tls_client)

@@ -104,6 +104,10 @@ static void resolved_cb(void *arg, int status, const struct sockaddr_storage *ad
     struct conn_pool *p = arg;
     struct node *node = p->node;
     p->resolving = false;
+    if (status == RESOLVER_CANCELLED) { /* shutting down */
+        p->n_waiters = 0;
+        return;
+    }
     p->n_addrs = 0;
     for (size_t i = 0; i < n && i < POOL_MAX_ADDRS; i++)
         p->addrs[p->n_addrs++] = addrs[i];

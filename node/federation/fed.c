@@ -66,6 +66,11 @@ static int inbound_finish(struct node *n, struct conn *c, struct txn *t, struct 
         enum throttle_verdict v = throttle_check(n->throttle, slice_cstr(t->remote_domain), to_aor,
                                                  c->cert_info, node_now_ms(n));
         t->throttled_partner = true;
+        if (v != THROTTLE_OK)
+            LOG_WARN("fed", "discovered partner %s from %s (%s) throttled: %s",
+                     t->remote_domain, c->peer_str, c->cert_info,
+                     v == THROTTLE_RATE ? "over its message rate, answered 503"
+                                        : "over its contact limit (watch list), answered 403");
         if (v == THROTTLE_RATE)
             return refuse(r, 503, "Service Unavailable (discovered partner over its rate)");
         if (v == THROTTLE_CONTACTS)
@@ -88,8 +93,8 @@ static void inbound_srv_done(void *arg, int status, const struct srv_target *tg,
 {
     struct srv_check *sc = arg;
     struct node *n = sc->node;
-    struct txn *t = txn_by_id(n, sc->txn_id);
-    struct conn *c = conn_by_id(n, sc->conn_id);
+    struct txn *t = status == RESOLVER_CANCELLED ? NULL : txn_by_id(n, sc->txn_id);
+    struct conn *c = t ? conn_by_id(n, sc->conn_id) : NULL;
     free(sc);
     if (!t)
         return;
@@ -146,8 +151,10 @@ int fed_inbound_check(struct node *n, struct conn *c, const struct sip_msg *m, s
 {
     const struct policy *p = n->policy->current(n->policy);
     struct slice from_dom = uri_host(m->from_uri);
-    if (from_dom.len == 0 || from_dom.len >= sizeof(t->remote_domain))
+    if (from_dom.len == 0 || from_dom.len >= sizeof(t->remote_domain)) {
+        LOG_INFO("fed", "request from %s with an unusable From URI, answered 400", c->peer_str);
         return refuse(r, 400, "Bad Request (From URI)");
+    }
     slice_copy(from_dom, t->remote_domain, sizeof(t->remote_domain));
     if (!t->in_dialog) {
         struct slice to_dom = uri_host(m->ruri);
@@ -203,11 +210,11 @@ static void outbound_srv_done(void *arg, int status, const struct srv_target *tg
 {
     struct srv_check *sc = arg;
     struct node *n = sc->node;
-    struct txn *t = txn_by_id(n, sc->txn_id);
+    struct txn *t = status == RESOLVER_CANCELLED ? NULL : txn_by_id(n, sc->txn_id);
     free(sc);
     if (!t)
         return;
-    if (status == RESOLVER_NXDOMAIN || status == RESOLVER_NODATA || (status == RESOLVER_OK && !n_tg)) {
+    if (status == RESOLVER_NXDOMAIN || status == RESOLVER_NODATA) {
         LOG_INFO("fed", "no federation route to %s: no _sipfederationtls._tcp SRV, answered 404",
                  t->remote_domain);
         proxy_txn_resume(n, t->id, 404, "Not Found (no federation route to the domain)");
@@ -235,8 +242,11 @@ int fed_outbound_route(struct node *n, const struct sip_msg *m, struct txn *t, s
 {
     const struct policy *p = n->policy->current(n->policy);
     struct slice dom = uri_host(m->ruri);
-    if (dom.len == 0 || dom.len >= sizeof(t->remote_domain))
+    if (dom.len == 0 || dom.len >= sizeof(t->remote_domain)) {
+        LOG_INFO("fed", "internal request for %.*s: no domain to route to, answered 416",
+                 SLICE_FMT(m->ruri));
         return refuse(r, 416, "Unsupported URI Scheme");
+    }
     slice_copy(dom, t->remote_domain, sizeof(t->remote_domain));
     struct slice from_dom = uri_host(m->from_uri);
     if (!policy_is_internal_domain(p, from_dom)) {
@@ -254,8 +264,11 @@ int fed_outbound_route(struct node *n, const struct sip_msg *m, struct txn *t, s
                  t->remote_domain, d.sip_status, d.reason);
         return refuse(r, d.sip_status, d.reason);
     }
-    if (d.cls == FED_INTERNAL)
+    if (d.cls == FED_INTERNAL) {
+        LOG_INFO("fed", "internal request for our own domain %s reached the edge, answered 404",
+                 t->remote_domain);
         return refuse(r, 404, "Not Found (an internal domain)");
+    }
     if (d.next_hop) {
         set_single_target(t, d.next_hop, 5061);
         return FED_OK;

@@ -658,4 +658,16 @@ void proxy_txn_timeout(struct node *n, struct txn *t)
         txn_reply(t, 408, "Request Timeout");
 }
 
-size_t proxy_open_transactions(const struct node *n) { return n->stxns.count; }
+static void count_open(void *arg, const char *key, void *value)
+{
+    const struct txn *t = value;
+    if (t->state != TXN_DONE)
+        (*(size_t *)arg)++;
+}
+
+size_t proxy_open_transactions(const struct node *n)
+{
+    size_t open = 0;
+    hmap_each(&n->stxns, count_open, &open);
+    return open;
+}

@@ -245,8 +245,14 @@ ep_stop() {
 # node* or balancer* containing an ASan/UBSan/LSan report, or such a process
 # that exited with 86 (ASAN_OPTIONS exitcode) or had to be SIGKILLed (its
 # leak report never written), makes it return 1.
+# ep_at_exit CMD...: run CMD at cleanup, before the spawned processes are
+# stopped (e.g. dns_stop for an NSD started by dns_start).
+EP_AT_EXIT=()
+ep_at_exit() { EP_AT_EXIT+=("$*"); }
+
 ep_cleanup() {
-    local name pid f rc=0 end left trees=()
+    local name pid f rc=0 end left trees=() cmd
+    for cmd in "${EP_AT_EXIT[@]}"; do eval "$cmd" || true; done
     for name in "${EP_NAMES[@]}"; do
         pid=${EP_PID[$name]}
         ep__ours "$pid" || continue

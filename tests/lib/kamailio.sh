@@ -7,7 +7,8 @@
 #
 # Tunables (environment): KAM_SHM (MB, default 64; 1024 under load: per
 # TESTING-NOTES the default fails above ~5k transactions/s), KAM_PKG (MB, 8),
-# KAM_DEBUG (log level, 2 = notice: the EP- lines and errors), KAM_CHILDREN
+# KAM_HOSTS (a hosts file bind-mounted over /etc/hosts in a private mount
+# namespace, for names the partner must resolve), KAM_DEBUG (log level, 2 = notice: the EP- lines and errors), KAM_CHILDREN
 # (TCP workers, 2), KAM_FR_TIMER (tm final-response timeout, ms, 3000: also
 # how long a request toward a peer whose TLS handshake failed waits for its
 # 408), KAM_CA (trust anchor, default $EP_CERTS/ca.crt).
@@ -57,7 +58,12 @@ kamailio__start() {
     while [ $# -gt 0 ] && [ "$1" != -- ]; do ports+=("$1"); shift; done
     [ "${1:-}" = -- ] && shift
     mkdir -p "$WORK/$name.run"
-    ep_spawn "$name" kamailio -f "$cfg" -DD -E -m "${KAM_SHM:-64}" -M "${KAM_PKG:-8}" \
+    # KAM_HOSTS=FILE: run it in a mount namespace where FILE is /etc/hosts, so
+    # it resolves the test names (e.g. our pool FQDN in a Record-Route) the way
+    # a real partner resolves them through DNS, without touching the host.
+    local pre=()
+    [ -n "${KAM_HOSTS:-}" ] && pre=(unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$KAM_HOSTS")
+    ep_spawn "$name" "${pre[@]}" kamailio -f "$cfg" -DD -E -m "${KAM_SHM:-64}" -M "${KAM_PKG:-8}" \
         -Y "$WORK/$name.run" -P "$WORK/$name.run/kamailio.pid" -w "$WORK/$name.run" "$@"
     for p in "${ports[@]}"; do
         if ! wait_until 10 kamailio__up "$name" "$addr" "$p"; then

@@ -355,6 +355,8 @@ int main(int argc, char **argv)
             break;
         case 'P':
             cfg_table_print(node_config_keys, stdout);
+            printf("\n");
+            policy_print_reference(stdout);
             return 0;
         case 'h':
             usage(stdout);

@@ -413,6 +413,22 @@ static void handle_ack(struct node *n, struct conn *c, const struct sip_msg *m)
     route_and_send(n, c, t, m);
 }
 
+/* RFC 5923: a partner whose Via carries "alias" lets us send our requests
+ * for it over this connection; it serves every name of its (verified)
+ * certificate, on the port of its Via. */
+static void offer_alias(struct node *n, struct conn *c, const struct sip_msg *m)
+{
+    struct slice v;
+    if (!sip_param_get(m->via.params, "alias", &v))
+        return;
+    uint16_t port = m->via.port ? m->via.port : 5061;
+    for (int i = 0; i < c->n_names && !c->pool; i++)
+        conn_pool_adopt(n, c, c->names[i], port);
+    if (c->pool)
+        LOG_DEBUG("conn", "TLS connection from %s (%s) reused for requests to it (RFC 5923 alias)",
+                  c->peer_str, c->names[0]);
+}
+
 static void handle_request(struct node *n, struct conn *c, const struct sip_msg *m)
 {
     n->stats.requests_in++;
@@ -427,6 +443,8 @@ static void handle_request(struct node *n, struct conn *c, const struct sip_msg 
     struct txn *t = txn_find_server(n, m, m->method_id);
     if (t)
         return; /* a retransmission: the response will come */
+    if (c->side == SIDE_EXTERNAL && !c->pool && !c->outbound)
+        offer_alias(n, c, m);
     char peer[264];
     unsigned ours = our_routes(n, m, peer, sizeof(peer));
     bool remaining_route = false;

@@ -217,6 +217,26 @@ static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
     log_write(LOG_LVL_WARN, "main", "log level is now %s", log_level_name(l));
 }
 
+/* Once a second: the discovered-partner watch list report, every
+ * discovered_partner_report_period_minutes (Lync's monitoring report). */
+static void housekeeping(evutil_socket_t fd, short what, void *arg)
+{
+    struct node *n = arg;
+    if (!throttle_report_due(n->throttle, node_now_ms(n)))
+        return;
+    const struct watch_entry *w;
+    size_t k = throttle_watchlist(n->throttle, &w);
+    if (k == 0)
+        return;
+    LOG_WARN("fed", "watch list: %zu discovered partner(s) throttled or refused", k);
+    for (size_t i = 0; i < k; i++)
+        LOG_WARN("fed", "watch list: %s%s%s%s%s, %llu event(s); certificate %s", w[i].domain,
+                 w[i].refused ? " refused" : "", (w[i].reasons & WATCH_RATE) ? " over-rate" : "",
+                 (w[i].reasons & WATCH_CONTACTS) ? " over-contacts" : "",
+                 (w[i].reasons & WATCH_SUSPICIOUS) ? " suspicious" : "",
+                 (unsigned long long)w[i].events, w[i].cert_info ? w[i].cert_info : "-");
+}
+
 static void drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct node *n = arg;
@@ -322,7 +342,8 @@ static void node_destroy(struct node *n)
         SSL_CTX_free(n->tls_server);
     if (n->tls_client)
         SSL_CTX_free(n->tls_client);
-    struct event *evs[] = {n->ev_sigterm, n->ev_sigint, n->ev_sighup, n->ev_sigusr1, n->ev_drain};
+    struct event *evs[] = {n->ev_sigterm, n->ev_sigint,  n->ev_sighup,
+                           n->ev_sigusr1, n->ev_drain, n->ev_housekeeping};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i])
             event_free(evs[i]);
@@ -417,6 +438,9 @@ int main(int argc, char **argv)
     evsignal_add(n->ev_sigint, NULL);
     evsignal_add(n->ev_sighup, NULL);
     evsignal_add(n->ev_sigusr1, NULL);
+    n->ev_housekeeping = event_new(n->base, -1, EV_PERSIST, housekeeping, n);
+    struct timeval one = {1, 0};
+    event_add(n->ev_housekeeping, &one);
     LOG_INFO("main", "edge-node %s (%s) started: pool %s, policy version %llu, %s", EDGEPOOL_VERSION,
              n->cfg.node_id, n->cfg.pool_fqdn,
              (unsigned long long)policy_version(n->policy->current(n->policy)),

@@ -72,7 +72,7 @@ struct node {
 
     int outgoing_tls_count; /* from the access-edge settings */
     bool draining;
-    struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_sigusr1, *ev_drain;
+    struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_sigusr1, *ev_drain, *ev_housekeeping;
     struct node_stats stats;
 
     char *out_buf; /* scratch for building one outgoing message */

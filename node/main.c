@@ -217,11 +217,13 @@ static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
     log_write(LOG_LVL_WARN, "main", "log level is now %s", log_level_name(l));
 }
 
-/* Once a second: the discovered-partner watch list report, every
+/* Once a second: CRLF keepalives, and the discovered-partner watch list report, every
  * discovered_partner_report_period_minutes (Lync's monitoring report). */
 static void housekeeping(evutil_socket_t fd, short what, void *arg)
 {
     struct node *n = arg;
+    if (n->cfg.keepalive_s > 0)
+        conn_send_keepalives(n, (uint64_t)n->cfg.keepalive_s * 1000);
     if (!throttle_report_due(n->throttle, node_now_ms(n)))
         return;
     const struct watch_entry *w;

@@ -46,6 +46,8 @@ const struct cfg_key node_config_keys[] = {
       "most inbound connections from one source address"),
     K("limits.idle_timeout", CFG_INT, idle_timeout_s, "300", 5, 86400,
       "seconds before an idle connection is closed"),
+    K("limits.keepalive_interval", CFG_INT, keepalive_s, "30", 0, 3600,
+      "seconds of silence before a CRLF keepalive ping on our outbound connections (0: off)"),
     K("limits.connect_timeout_ms", CFG_INT, connect_timeout_ms, "5000", 100, 60000,
       "TCP connect plus TLS handshake timeout for outbound connections"),
     K("limits.transaction_timeout_ms", CFG_INT, txn_timeout_ms, "32000", 500, 300000,

@@ -37,6 +37,7 @@ struct node_config {
     int max_connections;
     int max_conns_per_source;
     int idle_timeout_s;
+    int keepalive_s;      /* CRLF ping interval on idle outbound conns, 0 = off */
     int connect_timeout_ms;
     int txn_timeout_ms;   /* Timer B / F: 64*T1 */
     int timer_c_s;        /* INVITE proxy Timer C */

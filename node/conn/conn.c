@@ -123,7 +123,26 @@ int conn_send(struct conn *c, const void *data, size_t len)
 {
     if (c->state == CONN_CLOSED || !c->bev)
         return -1;
+    c->last_send_ms = node_now_ms(c->node);
     return bufferevent_write(c->bev, data, len);
+}
+
+struct keepalive_walk {
+    uint64_t now, interval;
+};
+
+static void keepalive_one(void *arg, const char *key, void *value)
+{
+    const struct keepalive_walk *w = arg;
+    struct conn *c = value;
+    if (c->outbound && c->state == CONN_OPEN && w->now - c->last_send_ms >= w->interval)
+        conn_send(c, "\r\n\r\n", 4);
+}
+
+void conn_send_keepalives(struct node *n, uint64_t interval_ms)
+{
+    struct keepalive_walk w = {node_now_ms(n), interval_ms};
+    hmap_each(&n->conns, keepalive_one, &w);
 }
 
 static void write_cb(struct bufferevent *bev, void *arg)

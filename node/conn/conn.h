@@ -45,6 +45,7 @@ struct conn {
     char cert_info[256];         /* issuer / serial / subject, for the watch list */
     char *target;                /* outbound: the name the certificate must carry, owned */
 
+    uint64_t last_send_ms;       /* for CRLF keepalives on idle outbound conns */
     struct conn_pool *pool;      /* outbound: the pool it belongs to */
     struct txn *pending;         /* client transactions sent here, awaiting a response */
 
@@ -70,6 +71,10 @@ int conn_send(struct conn *c, const void *data, size_t len);
 /* Close now (pending transactions are told), or after the output drains. */
 void conn_close(struct conn *c, const char *why);
 void conn_close_after_flush(struct conn *c);
+/* RFC 5626 4.4.1: send a double-CRLF ping on outbound conns idle for
+ * interval_ms (the peer answers with a CRLF, which keeps the conn and any
+ * middlebox state alive). Called once a second. */
+void conn_send_keepalives(struct node *n, uint64_t interval_ms);
 /* Close every conn (shutdown). */
 void conn_close_all(struct node *n);
 

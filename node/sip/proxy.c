@@ -672,8 +672,7 @@ void proxy_txn_timeout(struct node *n, struct txn *t)
     const struct txn_target *tg = &t->targets[t->target_idx];
     LOG_WARN("sip", "%s relayed to %s:%u timed out; answered 408",
              sip_method_name(t->method) ? sip_method_name(t->method) : "request", tg->host, tg->port);
-    if (t->in_side == SIDE_INTERNAL || t->final_up == 0)
-        txn_reply(t, 408, "Request Timeout");
+    txn_reply(t, 408, "Request Timeout"); /* frees t; answers only if nothing final went up */
 }
 
 static void count_open(void *arg, const char *key, void *value)

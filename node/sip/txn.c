@@ -8,10 +8,16 @@
 #include "log.h"
 #include "sip/proxy.h"
 
+/* RFC 3261 17.2.3: branch + sent-by + method. A branch without the magic
+ * cookie (RFC 2543 peers) is not unique: Call-ID and CSeq join the key. */
 static size_t server_key(char *out, size_t cap, const struct sip_msg *m, enum sip_method method)
 {
-    int k = snprintf(out, cap, "%.*s|%.*s:%u|%d", SLICE_FMT(m->via.branch), SLICE_FMT(m->via.host),
-                     m->via.port, (int)method);
+    bool cookie = m->via.branch.len > 7 && memcmp(m->via.branch.p, "z9hG4bK", 7) == 0;
+    int k = cookie ? snprintf(out, cap, "%.*s|%.*s:%u|%d", SLICE_FMT(m->via.branch),
+                              SLICE_FMT(m->via.host), m->via.port, (int)method)
+                   : snprintf(out, cap, "%.*s|%.*s:%u|%d|%.*s|%u", SLICE_FMT(m->via.branch),
+                              SLICE_FMT(m->via.host), m->via.port, (int)method,
+                              SLICE_FMT(m->call_id), m->cseq);
     return k < 0 || (size_t)k >= cap ? 0 : (size_t)k;
 }
 

@@ -1,0 +1,73 @@
+/* redis.h -- an asynchronous Redis client on the process's one event loop.
+ *
+ * Our own I/O (a libevent bufferevent, plain or OpenSSL for TLS to Redis)
+ * with hiredis's protocol reader and command formatter, so nothing blocks
+ * and TLS works with Debian's hiredis 0.14. It reconnects with exponential
+ * backoff, authenticates (AUTH [user] password), selects the db, finds the
+ * master through Redis Sentinel and follows a failover (+switch-master), and
+ * keeps subscriptions on a second connection, resubscribed after every
+ * reconnect. Commands sent while Redis is down fail at once (the callback
+ * gets NULL and a reason): callers keep serving from what they cached. */
+#ifndef EP_REDIS_H
+#define EP_REDIS_H
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct redis_opts {
+    const char *addr;        /* "host:port" of Redis; NULL when sentinels is set */
+    const char *sentinels;   /* "host:port,host:port", or NULL */
+    const char *master_name; /* Sentinel's name of the master, default "mymaster" */
+    const char *username;    /* ACL user (Redis 6+), or NULL for the default user */
+    const char *password;    /* NULL: no AUTH */
+    int db;                  /* SELECT, default 0 */
+    bool tls;                /* TLS to Redis (and to the sentinels) */
+    const char *tls_ca, *tls_cert, *tls_key; /* PEM files; cert/key for mutual TLS, may be NULL */
+    int connect_timeout_ms;  /* default 1000 */
+    int command_timeout_ms;  /* default 1000: no reply by then = the connection is dead */
+    int backoff_min_ms;      /* default 100 */
+    int backoff_max_ms;      /* default 5000 */
+};
+
+struct redis;
+
+/* reply is valid only during the callback; NULL on error (err says why:
+ * "redis down", "timeout", "shutting down", or the server's error text for
+ * a REDIS_REPLY_ERROR, which is then also passed as reply). */
+typedef void (*redis_reply_cb)(void *arg, const redisReply *reply, const char *err);
+/* The connection came up (after connect, AUTH, SELECT) or went down. */
+typedef void (*redis_state_cb)(void *arg, bool up);
+/* A message on a subscribed channel. */
+typedef void (*redis_message_cb)(void *arg, const char *channel, const char *payload, size_t len);
+
+/* Starts connecting at once; on_state (may be NULL) tells up/down changes.
+ * NULL with err on bad options. The caller frees with redis_free. */
+struct redis *redis_new(struct event_base *base, const struct redis_opts *o,
+                        redis_state_cb on_state, void *state_arg, char *err, size_t errlen);
+/* Every pending callback is called with NULL, "shutting down" before this returns. */
+void redis_free(struct redis *r);
+bool redis_is_up(const struct redis *r);
+/* The address in use ("host:port"), e.g. the master Sentinel named. */
+const char *redis_current_addr(const struct redis *r);
+
+/* Send a command (printf-like, hiredis's redisFormatCommand syntax: %s, %b
+ * with pointer+length, %d...). cb (may be NULL) is called exactly once.
+ * Returns 0, or -1 when the command could not be formatted (cb not called).
+ * While down, cb runs before this returns with NULL, "redis down". */
+int redis_command(struct redis *r, redis_reply_cb cb, void *arg, const char *fmt, ...);
+int redis_command_argv(struct redis *r, redis_reply_cb cb, void *arg, int argc, const char **argv,
+                       const size_t *argvlen);
+
+/* Subscribe to channel (kept across reconnects). Returns 0 or -1. */
+int redis_subscribe(struct redis *r, const char *channel, redis_message_cb cb, void *arg);
+
+struct redis_stats {
+    uint64_t commands, replies, errors, reconnects, failovers;
+    bool up;
+};
+void redis_get_stats(const struct redis *r, struct redis_stats *out);
+
+#endif

@@ -36,18 +36,20 @@ else
 endif
 
 SHARED_SRC := $(sort $(wildcard shared/*.c))
-NODE_SRC   := $(sort $(shell find node -name '*.c' ! -name main.c))
+NODE_SRC   := $(sort $(shell find node -name '*.c' ! -name main.c ! -path 'node/edgectl/*'))
+CTL_SRC    := $(sort $(wildcard node/edgectl/*.c))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
 
 SHARED_OBJ := $(SHARED_SRC:%.c=$(BUILD)/%.o)
 NODE_OBJ   := $(NODE_SRC:%.c=$(BUILD)/%.o)
+CTL_OBJ    := $(CTL_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all deps test-deps unit integration fuzz test run stop bench clean format tidy
 
-all: $(BIN)/edge-node
+all: $(BIN)/edge-node $(if $(CTL_SRC),$(BIN)/edgectl)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -59,6 +61,11 @@ $(BUILD)/libnode.a: $(NODE_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
 $(BIN)/edge-node: $(BUILD)/node/main.o $(BUILD)/libnode.a $(BUILD)/libshared.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# edgectl: the operator's CLI (node/edgectl/), linked with the node's policy code.
+$(BIN)/edgectl: $(CTL_OBJ) $(BUILD)/libnode.a $(BUILD)/libshared.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

@@ -241,6 +241,7 @@ static void read_tls_identity(struct conn *c)
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
+    int sock_err = EVUTIL_SOCKET_ERROR(); /* first: anything below may change it */
     struct conn *c = arg;
     struct node *n = c->node;
     if (what & BEV_EVENT_CONNECTED) {
@@ -260,8 +261,24 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
-        if (c->tls && c->state == CONN_CONNECTING) {
-            SSL *ssl = bufferevent_openssl_get_ssl(bev);
+        SSL *ssl = c->tls ? bufferevent_openssl_get_ssl(bev) : NULL;
+        BIO *rbio = ssl ? SSL_get_rbio(ssl) : NULL;
+        if (c->tls && c->state == CONN_CONNECTING && rbio && BIO_number_read(rbio) == 0) {
+            /* not a byte of TLS from the peer: the connection itself failed
+             * (refused, reset, closed at once: a TCP health check), no
+             * certificate was ever judged */
+            bool sys = sock_err == ECONNREFUSED || sock_err == ECONNRESET ||
+                       sock_err == ECONNABORTED || sock_err == ETIMEDOUT || sock_err == EPIPE ||
+                       sock_err == EHOSTUNREACH || sock_err == ENETUNREACH;
+            const char *why = sys ? evutil_socket_error_to_string(sock_err)
+                                  : "closed by the peer before the TLS handshake";
+            if (c->outbound)
+                LOG_WARN("conn", "%s connect to %s%s%s failed: %s", side_name(c->side),
+                         c->peer_str, c->target ? " for " : "", c->target ? c->target : "", why);
+            else
+                LOG_DEBUG("conn", "%s connection from %s: %s", side_name(c->side), c->peer_str,
+                          why);
+        } else if (c->tls && c->state == CONN_CONNECTING) {
             unsigned long e = bufferevent_get_openssl_error(bev);
             char ebuf[160] = "";
             if (e)

@@ -526,9 +526,18 @@ static void handle_response(struct node *n, struct conn *c, const struct sip_msg
         return;
     }
     int st = m->status;
+    if (m->cseq_method_id == SIP_M_CANCEL && t->method != SIP_M_CANCEL) {
+        /* the answer to the CANCEL we sent on this branch (same branch,
+         * RFC 3261 9.1): hop by hop, it ends there; the INVITE's own final
+         * response (487) is still to come */
+        LOG_DEBUG("sip", "%d to our CANCEL from %s absorbed", st, c->peer_str);
+        return;
+    }
     if (t->state == TXN_DONE) {
         if (st >= 200 && st < 300 && t->final_up >= 200 && t->final_up < 300)
             forward_response(n, t, m, c->side); /* 2xx retransmission */
+        else if (t->method == SIP_M_INVITE && st >= 300)
+            ack_non2xx(n, t, m, c); /* late (after our 408): still ours to ACK */
         return;
     }
     if (st < 200) {

@@ -636,17 +636,26 @@ void proxy_on_framing_error(struct node *n, struct conn *c, const char *buf, siz
     struct sip_msg m;
     struct sip_limits lim = n->limits;
     lim.max_message_size = len;
-    int rc = sip_msg_parse(&m, buf, len, &lim);
+    sip_msg_parse(&m, buf, len, &lim);
     bool can_answer = m.is_request && m.via.branch.len && m.call_id.len && m.from.len && m.to.len &&
-                      m.cseq_method.len;
-    bool too_large = len > (size_t)n->cfg.max_message_size;
+                      m.cseq_method.len && m.method_id != SIP_M_ACK;
+    /* why framing failed: a Content-Length over the limit is "too large" even
+     * when only part of the body has arrived yet */
+    size_t ka = 0;
+    ssize_t why = sip_frame(buf, len, (size_t)n->cfg.max_message_size, &ka);
+    bool too_large = why == SIP_ERR_TOO_LARGE || len > (size_t)n->cfg.max_message_size;
+    int status = too_large ? 513 : 400;
     LOG_INFO("sip", "cannot frame the stream from %s %s (%s): %s; connection closed",
-             side_name(c->side), c->peer_str, too_large ? "message too large" : "bad Content-Length",
-             can_answer ? "answered" : "nothing answerable");
-    (void)rc;
+             side_name(c->side), c->peer_str,
+             too_large                          ? "message too large"
+             : why == SIP_ERR_CONTENT_LENGTH    ? "bad or missing Content-Length"
+                                                : "malformed line",
+             can_answer ? (too_large ? "answered 513" : "answered 400") : "nothing answerable");
     if (can_answer)
-        send_local_response(n, c, &m, too_large ? 513 : 400,
-                            too_large ? "Message Too Large" : "Bad Request (bad Content-Length)",
+        send_local_response(n, c, &m, status,
+                            too_large                       ? "Message Too Large"
+                            : why == SIP_ERR_CONTENT_LENGTH ? "Bad Request (bad Content-Length)"
+                                                            : "Bad Request",
                             NULL);
 }
 

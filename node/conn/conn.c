@@ -22,6 +22,7 @@
 
 struct conn_domain {
     struct conn_domain *next;
+    uint64_t version; /* the policy version of the verdict */
     bool allowed;
     int status;
     const char *reason; /* static string */
@@ -488,31 +489,43 @@ void conn_set_idle_timeout(struct conn *c)
     bufferevent_set_timeouts(c->bev, &idle, NULL);
 }
 
-void conn_domain_remember(struct conn *c, struct slice domain, bool allowed, int status,
-                          const char *reason)
+static struct conn_domain *domain_find(const struct conn *c, struct slice domain)
 {
-    struct conn_domain *d = malloc(sizeof(*d) + domain.len + 1);
-    if (!d)
-        return;
+    for (struct conn_domain *d = c->domains; d; d = d->next)
+        if (d->len == domain.len && strncasecmp(d->name, domain.p, domain.len) == 0)
+            return d;
+    return NULL;
+}
+
+void conn_domain_remember(struct conn *c, struct slice domain, uint64_t version, bool allowed,
+                          int status, const char *reason)
+{
+    struct conn_domain *d = domain_find(c, domain); /* every message re-verifies: update */
+    if (!d) {
+        d = malloc(sizeof(*d) + domain.len + 1);
+        if (!d)
+            return;
+        d->len = domain.len;
+        memcpy(d->name, domain.p, domain.len);
+        d->name[domain.len] = '\0';
+        d->next = c->domains;
+        c->domains = d;
+    }
+    d->version = version;
     d->allowed = allowed;
     d->status = status;
     d->reason = reason;
-    d->len = domain.len;
-    memcpy(d->name, domain.p, domain.len);
-    d->name[domain.len] = '\0';
-    d->next = c->domains;
-    c->domains = d;
 }
 
-int conn_domain_lookup(const struct conn *c, struct slice domain, int *status, const char **reason)
+int conn_domain_lookup(const struct conn *c, struct slice domain, uint64_t version, int *status,
+                       const char **reason)
 {
-    for (const struct conn_domain *d = c->domains; d; d = d->next)
-        if (d->len == domain.len && strncasecmp(d->name, domain.p, domain.len) == 0) {
-            *status = d->status;
-            *reason = d->reason;
-            return d->allowed ? 1 : 0;
-        }
-    return -1;
+    const struct conn_domain *d = domain_find(c, domain);
+    if (!d || d->version != version)
+        return -1;
+    *status = d->status;
+    *reason = d->reason;
+    return d->allowed ? 1 : 0;
 }
 
 bool conn_peer_has_name(const struct conn *c, struct slice name)

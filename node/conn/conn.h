@@ -78,11 +78,14 @@ void conn_send_keepalives(struct node *n, uint64_t interval_ms);
 /* Close every conn (shutdown). */
 void conn_close_all(struct node *n);
 
-/* Remember / ask whether this conn was verified to speak for domain. */
-void conn_domain_remember(struct conn *c, struct slice domain, bool allowed, int status,
-                          const char *reason);
+/* Remember / ask whether this conn was verified to speak for domain, under
+ * policy version: a verdict made under another version is unknown (a reload
+ * that allows or blocks applies to open connections). One entry per domain. */
+void conn_domain_remember(struct conn *c, struct slice domain, uint64_t version, bool allowed,
+                          int status, const char *reason);
 /* Returns 1 allowed, 0 refused (status/reason filled), -1 unknown yet. */
-int conn_domain_lookup(const struct conn *c, struct slice domain, int *status, const char **reason);
+int conn_domain_lookup(const struct conn *c, struct slice domain, uint64_t version, int *status,
+                       const char **reason);
 
 /* After the connect: the idle timeout replaces the connect timeout. */
 void conn_set_idle_timeout(struct conn *c);

@@ -87,6 +87,7 @@ static int inbound_finish(struct node *n, struct conn *c, struct txn *t, struct 
 struct srv_check {
     struct node *node;
     uint64_t txn_id, conn_id;
+    uint64_t policy_version; /* inbound: the policy that asked for the SRV check */
 };
 
 static void inbound_srv_done(void *arg, int status, const struct srv_target *tg, size_t n_tg)
@@ -95,6 +96,7 @@ static void inbound_srv_done(void *arg, int status, const struct srv_target *tg,
     struct node *n = sc->node;
     struct txn *t = status == RESOLVER_CANCELLED ? NULL : txn_by_id(n, sc->txn_id);
     struct conn *c = t ? conn_by_id(n, sc->conn_id) : NULL;
+    uint64_t version = sc->policy_version;
     free(sc);
     if (!t)
         return;
@@ -121,7 +123,7 @@ static void inbound_srv_done(void *arg, int status, const struct srv_target *tg,
                  c->n_names ? c->names[0] : "-",
                  status != RESOLVER_OK ? "the domain publishes no _sipfederationtls._tcp SRV"
                                        : "no SRV target is a name of the certificate");
-        conn_domain_remember(c, dom, false, 403, why);
+        conn_domain_remember(c, dom, version, false, 403, why);
         proxy_txn_resume(n, t->id, 403, why);
         return;
     }
@@ -138,7 +140,7 @@ static void inbound_srv_done(void *arg, int status, const struct srv_target *tg,
     policy_check_inbound(p, (const char *const *)c->names, (size_t)c->n_names, dom, to_aor, &d);
     policy_apply_srv_target(p, match, to_aor, &d);
     if (!d.sip_status)
-        conn_domain_remember(c, dom, true, 0, NULL);
+        conn_domain_remember(c, dom, policy_version(p), true, 0, NULL);
     struct fed_result r = {0, NULL};
     if (inbound_finish(n, c, t, to_aor, &d, &r) == FED_REJECT)
         proxy_txn_resume(n, t->id, r.status, r.reason);
@@ -166,7 +168,7 @@ int fed_inbound_check(struct node *n, struct conn *c, const struct sip_msg *m, s
     }
     int cst;
     const char *creason;
-    if (conn_domain_lookup(c, from_dom, &cst, &creason) == 0)
+    if (conn_domain_lookup(c, from_dom, policy_version(p), &cst, &creason) == 0)
         return refuse(r, cst, creason);
     char aor_buf[320];
     struct slice to_aor = t->in_dialog ? SLICE_NULL : uri_aor(m->to_uri, aor_buf, sizeof(aor_buf));
@@ -183,7 +185,7 @@ int fed_inbound_check(struct node *n, struct conn *c, const struct sip_msg *m, s
     struct srv_check *sc = malloc(sizeof(*sc));
     if (!sc)
         return refuse(r, 503, "Service Unavailable (out of memory)");
-    *sc = (struct srv_check){n, t->id, c->id};
+    *sc = (struct srv_check){n, t->id, c->id, policy_version(p)};
     char name[300];
     snprintf(name, sizeof(name), "_sipfederationtls._tcp.%s", t->remote_domain);
     if (resolver_srv(n->resolver, name, inbound_srv_done, sc) < 0) {
@@ -276,7 +278,7 @@ int fed_outbound_route(struct node *n, const struct sip_msg *m, struct txn *t, s
     struct srv_check *sc = malloc(sizeof(*sc));
     if (!sc)
         return refuse(r, 503, "Service Unavailable (out of memory)");
-    *sc = (struct srv_check){n, t->id, 0};
+    *sc = (struct srv_check){n, t->id, 0, 0};
     char name[300];
     snprintf(name, sizeof(name), "_sipfederationtls._tcp.%s", t->remote_domain);
     if (resolver_srv(n->resolver, name, outbound_srv_done, sc) < 0) {

@@ -183,6 +183,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     struct node_config fresh;
     if (node_config_load(&fresh, n->config_path, err, sizeof(err)) < 0) {
         LOG_ERROR("main", "reload refused, keeping the running configuration: %s", err);
+        node_config_free(&fresh); /* the defaults it was filled with */
         return;
     }
     if (strcmp(fresh.internal_listen, n->cfg.internal_listen) != 0 ||

@@ -186,6 +186,15 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
         node_config_free(&fresh); /* the defaults it was filled with */
         return;
     }
+    /* The policy lives in the same file: check it before anything is applied,
+     * so that a bad file is refused as a whole. */
+    struct policy_store *check = policy_store_file_new(n->config_path, err, sizeof(err));
+    if (!check) {
+        LOG_ERROR("main", "reload refused, keeping the running configuration: %s", err);
+        node_config_free(&fresh);
+        return;
+    }
+    check->free(check);
     if (strcmp(fresh.internal_listen, n->cfg.internal_listen) != 0 ||
         strcmp(fresh.external_listen, n->cfg.external_listen) != 0)
         LOG_WARN("main", "listen addresses changed: they take effect at the next restart");

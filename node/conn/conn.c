@@ -296,6 +296,14 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         } else if (c->state == CONN_CONNECTING) {
             LOG_WARN("conn", "%s connect to %s failed: %s", side_name(c->side), c->peer_str,
                      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        } else if (!c->close_after && evbuffer_get_length(bufferevent_get_input(bev))) {
+            /* a truncated message: bad input like any other, said once */
+            n->stats.parse_errors++;
+            LOG_INFO("conn",
+                     "%s %s connection %s %s closed by the peer in the middle of a message "
+                     "(%zu byte(s) never completed): dropped",
+                     side_name(c->side), c->tls ? "TLS" : "TCP", c->outbound ? "to" : "from",
+                     c->peer_str, evbuffer_get_length(bufferevent_get_input(bev)));
         }
         conn_close(c, (what & BEV_EVENT_EOF) ? "closed by peer" : "connection error");
     }

@@ -52,9 +52,32 @@ static int refuse(struct fed_result *r, int status, const char *reason)
 
 /* ---- inbound ------------------------------------------------------------ */
 
+/* Whether the sender marked m verified, for use_source_verification: Lync's
+ * ms-edge-proxy-message-trust with ms-source-verified-user=verified, or an
+ * edgepool's X-Edgepool-Trust with ";verified". Unmarked means unverified. */
+static bool source_marked_verified(const struct sip_msg *m)
+{
+    static const enum sip_hdr_id ids[] = {SIP_HDR_MS_TRUST, SIP_HDR_EP_TRUST};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+        for (const struct sip_hdr *h = sip_msg_hdr(m, ids[i]); h; h = sip_msg_hdr_next(m, h)) {
+            struct slice v = h->value;
+            while (v.len) {
+                long semi = slice_find(v, ';');
+                size_t k = semi < 0 ? v.len : (size_t)semi;
+                struct slice tok = slice_trim(slice_from(v.p, k));
+                if (slice_eq_cstr_ci(tok, ids[i] == SIP_HDR_MS_TRUST
+                                              ? "ms-source-verified-user=verified"
+                                              : "verified"))
+                    return true;
+                v = semi < 0 ? SLICE_NULL : slice_from(v.p + k + 1, v.len - k - 1);
+            }
+        }
+    return false;
+}
+
 /* After the identity is settled (d final): throttling and our trust header. */
-static int inbound_finish(struct node *n, struct conn *c, struct txn *t, struct slice to_aor,
-                          const struct fed_decision *d, struct fed_result *r)
+static int inbound_finish(struct node *n, struct conn *c, struct txn *t, const struct sip_msg *m,
+                          struct slice to_aor, const struct fed_decision *d, struct fed_result *r)
 {
     if (d->sip_status) {
         LOG_INFO("fed", "%s from %s (certificate %s) refused %d: %s", t->remote_domain,
@@ -76,11 +99,12 @@ static int inbound_finish(struct node *n, struct conn *c, struct txn *t, struct 
         if (v == THROTTLE_CONTACTS)
             return refuse(r, 403, "Forbidden (discovered partner over its contact limit)");
     }
+    bool verified = d->verification == VERIF_ALWAYS_VERIFIABLE ||
+                    (d->verification == VERIF_USE_SOURCE && source_marked_verified(m));
     snprintf(t->trust_hdr, sizeof(t->trust_hdr),
              "X-Edgepool-Trust: source=%s;edge=%s;%s;remote=%s;domain=%s\r\n",
              source_type(d->cls, d->provider), n->cfg.node_fqdn,
-             d->verification == VERIF_ALWAYS_UNVERIFIABLE ? "unverified" : "verified", t->peer,
-             t->remote_domain);
+             verified ? "verified" : "unverified", t->peer, t->remote_domain);
     return FED_OK;
 }
 
@@ -142,7 +166,7 @@ static void inbound_srv_done(void *arg, int status, const struct srv_target *tg,
     if (!d.sip_status)
         conn_domain_remember(c, dom, policy_version(p), true, 0, NULL);
     struct fed_result r = {0, NULL};
-    if (inbound_finish(n, c, t, to_aor, &d, &r) == FED_REJECT)
+    if (inbound_finish(n, c, t, &m, to_aor, &d, &r) == FED_REJECT)
         proxy_txn_resume(n, t->id, r.status, r.reason);
     else
         proxy_txn_resume(n, t->id, 0, NULL);
@@ -177,7 +201,7 @@ int fed_inbound_check(struct node *n, struct conn *c, const struct sip_msg *m, s
     if (d.sip_status || !d.need_srv) {
         snprintf(t->peer, sizeof(t->peer), "%s",
                  d.edge_fqdn ? d.edge_fqdn : (c->n_names ? c->names[0] : ""));
-        return inbound_finish(n, c, t, to_aor, &d, r);
+        return inbound_finish(n, c, t, m, to_aor, &d, r);
     }
     /* allowed partner domain or discovered: the certificate must name the SRV
      * target (RFC 5922); the answer is cached by the resolver, the verdict on

@@ -31,8 +31,13 @@
 # (s, 30), BENCH_WARM (1000), BENCH_IDLE_CONNS (1000), BENCH_ONLY (a
 # space-separated subset of "edge kam kamtls idle"), KAM_SHM (MB, 1024: see
 # TESTING-NOTES), KAM_CHILDREN (Kamailio TCP workers, 2), KAM_MEM (Kamailio's
-# memory manager, fm; qm is the Debian default, about half as fast), EP_BIN (directory of
-# edge-node, default bin/: the optimized build, never the sanitizer one).
+# memory manager, fm; qm is the Debian default, about half as fast),
+# BENCH_PROFILE (labels among "edge kam kamtls" whose relay is recorded by
+# `perf record` during the measured run, at BENCH_PERF_FREQ Hz (2999) with
+# BENCH_PERF_CG (-g; "--call-graph dwarf,8192" for stacks through -O2 code):
+# $WORK/LABEL.perf.{data,txt}; the recording costs the relay CPU, so that
+# line's figures are not clean), EP_BIN (directory of edge-node, default bin/:
+# the optimized build, never the sanitizer one).
 # Addresses: 127.0.8.0/24 only. Work dir: tests/out/bench.d.
 
 EP_ROOT=${EP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -170,6 +175,11 @@ bench_message() {
     ok=$(sipp_ok "${label}_warm")
     [ "$ok" = "$BENCH_WARM" ] || fail "$label warm-up: $ok of $BENCH_WARM MESSAGEs succeeded (${WORK#"$EP_ROOT"/}/${label}_warm.*)"
     ep_alive "$relay" || fail "$relay died during the warm-up"
+    if [ -n "${BENCH_PROFILE:-}" ] && [[ " $BENCH_PROFILE " == *" $label "* ]]; then
+        ep_spawn "perf_$label" perf record -F "${BENCH_PERF_FREQ:-2999}" ${BENCH_PERF_CG:--g} \
+            -o "$WORK/$label.perf.data" -p "$(ep__tree "$(ep_pid "$relay")" | paste -sd, -)"
+        sleep 0.5
+    fi
     read -r c0 n0 <<<"$(bench_cpu "$relay")"
     t0=$(ep__now)
     SIPP_TRACE_MSG=0 SIPP_TIMEOUT=$BENCH_CAP sipp_run "$label" uac_message.xml -t t1 -i "$uac_ip" \
@@ -177,6 +187,13 @@ bench_message() {
     t1=$(ep__now)
     read -r c1 n1 <<<"$(bench_cpu "$relay")"
     ep_alive "$relay" || fail "$relay died during the run"
+    if ep_alive "perf_$label" 2>/dev/null; then
+        ep_kill "perf_$label" INT >/dev/null
+        ep_wait "perf_$label" 30 >/dev/null
+        perf report -i "$WORK/$label.perf.data" --stdio --no-children --percent-limit 0.5 \
+            --sort dso,symbol -g none >"$WORK/$label.perf.txt" 2>/dev/null
+        note "profile of $relay: ${WORK#"$EP_ROOT"/}/$label.perf.{data,txt}"
+    fi
     ok=$(sipp_ok "$label")
     [[ $ok =~ ^[0-9]+$ ]] || ok=0
     ep_wait "${label}_uas" 10 >/dev/null || ep_stop "${label}_uas" >/dev/null

@@ -360,7 +360,10 @@ void proxy_pool_failed(struct node *n, uint64_t txn_id, int status, const char *
         txn_free(t);
         return;
     }
-    fail_or_failover(t, status, reason);
+    if (t->targets[t->target_idx].side == SIDE_EXTERNAL && status == 503)
+        fail_or_failover(t, 504, "Server Time-out (cannot resolve the partner's edge)");
+    else
+        fail_or_failover(t, status, reason);
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -666,7 +669,13 @@ void proxy_conn_closed(struct node *n, struct conn *c)
         txn_detach_out(t);
         if (t->final_up || t->state == TXN_DONE)
             continue;
-        fail_or_failover(t, 503, "Next hop closed the connection");
+        /* a partner edge we cannot reach: 504, as Lync answers ("failed to
+         * connect to a peer server"); 503 would tell the front end that this
+         * node is unavailable (RFC 3261 21.5.4) */
+        if (t->targets[t->target_idx].side == SIDE_EXTERNAL)
+            fail_or_failover(t, 504, "Server Time-out (cannot reach the partner's edge)");
+        else
+            fail_or_failover(t, 503, "Service Unavailable (internal next hop unreachable)");
     }
 }
 

@@ -112,6 +112,45 @@ static int parse_next_hops(const struct cfg_strlist *l, struct next_hop **out, i
     return 0;
 }
 
+/* The values the settings table cannot judge (listen addresses, next hops),
+ * checked as start-up checks them, so that --check-config refuses what the
+ * node would refuse, with "FILE:LINE: key: what" like the loader's errors. */
+static int check_values(const struct node_config *cfg, const char *path, char *err, size_t errlen)
+{
+    char why[400] = "out of memory";
+    const char *key = NULL;
+    bool keyed = false; /* why already starts with the key */
+    struct listen_addr a;
+    struct next_hop *hops;
+    int nh;
+    if (parse_listen(cfg->internal_listen, &a, why, sizeof(why)) < 0) {
+        key = "internal.listen";
+    } else if (parse_listen(cfg->external_listen, &a, why, sizeof(why)) < 0) {
+        key = "external.listen";
+    } else if (parse_next_hops(&cfg->next_hops, &hops, &nh, why, sizeof(why)) < 0) {
+        key = "internal.next_hops";
+        keyed = strncmp(why, key, strlen(key)) == 0;
+    } else {
+        free(hops);
+        return 0;
+    }
+    int line = 0;
+    config_t lc;
+    config_init(&lc);
+    if (path && config_read_file(&lc, path)) {
+        config_setting_t *s = config_lookup(&lc, key);
+        line = s ? (int)config_setting_source_line(s) : 0;
+    }
+    config_destroy(&lc);
+    char where[300] = "";
+    if (path && line)
+        snprintf(where, sizeof(where), "%s:%d: ", path, line);
+    else if (path)
+        snprintf(where, sizeof(where), "%s: ", path);
+    snprintf(err, errlen, "%s%s%s%s", where, keyed ? "" : key, keyed ? "" : ": ", why);
+    return -1;
+}
+
 static int make_tls(struct node *n, char *err, size_t errlen)
 {
     struct tls_settings ts;
@@ -412,7 +451,8 @@ int main(int argc, char **argv)
     memset(&node, 0, sizeof(node));
     struct node *n = &node;
     n->config_path = path;
-    if (node_config_load(&n->cfg, path, err, sizeof(err)) < 0) {
+    if (node_config_load(&n->cfg, path, err, sizeof(err)) < 0 ||
+        check_values(&n->cfg, path, err, sizeof(err)) < 0) {
         fprintf(stderr, "edge-node: %s\n", err);
         node_config_free(&n->cfg);
         return 1;

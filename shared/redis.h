@@ -18,18 +18,23 @@
 #include <stdint.h>
 
 struct redis_opts {
-    const char *addr;        /* "host:port" of Redis; NULL when sentinels is set */
-    const char *sentinels;   /* "host:port,host:port", or NULL */
-    const char *master_name; /* Sentinel's name of the master, default "mymaster" */
-    const char *username;    /* ACL user (Redis 6+), or NULL for the default user */
-    const char *password;    /* NULL: no AUTH */
-    int db;                  /* SELECT, default 0 */
-    bool tls;                /* TLS to Redis (and to the sentinels) */
+    const char *addr;                        /* "host:port" of Redis; NULL when sentinels is set */
+    const char *sentinels;                   /* "host:port,host:port", or NULL */
+    const char *master_name;                 /* Sentinel's name of the master, default "mymaster" */
+    const char *username;                    /* ACL user (Redis 6+), or NULL for the default user */
+    const char *password;                    /* NULL: no AUTH */
+    int db;                                  /* SELECT, default 0 */
+    bool tls;                                /* TLS to Redis (and to the sentinels) */
     const char *tls_ca, *tls_cert, *tls_key; /* PEM files; cert/key for mutual TLS, may be NULL */
-    int connect_timeout_ms;  /* default 1000 */
-    int command_timeout_ms;  /* default 1000: no reply by then = the connection is dead */
-    int backoff_min_ms;      /* default 100 */
-    int backoff_max_ms;      /* default 5000 */
+    int connect_timeout_ms;                  /* default 1000 */
+    int command_timeout_ms; /* default 1000: no reply by then = the connection is dead */
+    int backoff_min_ms;     /* default 100 */
+    int backoff_max_ms;     /* default 5000 */
+    /* Added by the implementation (zero = default, so existing initialisers
+     * keep working): */
+    const char *tls_server_name; /* name the TLS certificate of every Redis and sentinel must
+                                    carry (and SNI); NULL = the host connected to (an IP
+                                    address is then checked against the certificate's IP SANs) */
 };
 
 struct redis;
@@ -64,9 +69,17 @@ int redis_command_argv(struct redis *r, redis_reply_cb cb, void *arg, int argc, 
 /* Subscribe to channel (kept across reconnects). Returns 0 or -1. */
 int redis_subscribe(struct redis *r, const char *channel, redis_message_cb cb, void *arg);
 
+/* Counters since redis_new. commands: user commands sent to Redis; replies:
+ * replies to them (error replies included); errors: user callbacks given an
+ * err (error reply, "redis down", "timeout", "shutting down"); reconnects:
+ * connection attempts after a failure or loss; failovers: times the master's
+ * address changed (Sentinel's +switch-master, or a new answer on discovery).
+ * Added: timeouts (connections declared dead for a late reply), messages
+ * (pub/sub messages delivered), pending (user commands awaiting a reply). */
 struct redis_stats {
     uint64_t commands, replies, errors, reconnects, failovers;
     bool up;
+    uint64_t timeouts, messages, pending;
 };
 void redis_get_stats(const struct redis *r, struct redis_stats *out);
 

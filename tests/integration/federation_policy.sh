@@ -25,22 +25,22 @@
 #
 # Addresses (127.0.6.0/24 only):
 #   127.0.6.1   edge-node (internal TCP 5060, federation TLS 5061)
+#   127.0.6.2   Kamailio fabrikam.test  (fabrikam-edge: sip.fabrikam.test)
 #   127.0.6.3   Kamailio northwind.test (northwind-edge: sip.northwind.test)
 #   127.0.6.4   Kamailio hosted.test, the hosting provider's edge
 #               (hostedim-edge: sip.hostedim.test)
-#   127.0.6.5   Kamailio fabrikam.test  (fabrikam-edge: sip.fabrikam.test)
 #   127.0.6.10  our SIPp UAC          127.0.6.11:5070 our SIPp UAS (next hop)
 #   127.0.6.12  fabrikam's SIPp UAC, and its UAS on :5070
 #   127.0.6.13  northwind's, 127.0.6.14 hosted.test's (same layout)
-#   127.0.6.53:5300  NSD
+#   127.0.6.23:5300  NSD
 . "$EP_ROOT/tests/lib/common.sh"
 . "$EP_LIB/dns.sh"
 . "$EP_LIB/node.sh"
 . "$EP_LIB/kamailio.sh"
 # Another run of this test (or what is left of one) holds our addresses: say
 # so before ep_setup wipes the work dir under it.
-for a in 127.0.6.1:5060 127.0.6.1:5061 127.0.6.3:5061 127.0.6.4:5061 127.0.6.5:5061 \
-    127.0.6.11:5070 127.0.6.53:5300; do
+for a in 127.0.6.1:5060 127.0.6.1:5061 127.0.6.3:5061 127.0.6.2:5061 127.0.6.4:5061 \
+    127.0.6.11:5070 127.0.6.23:5300; do
     ! ep__listening "${a%:*}" "${a#*:}" ||
         fail "$a is already in use (another run of federation_policy.sh?): $(ss -Hltnp "src $a" | grep -o 'users:.*')"
 done
@@ -50,7 +50,7 @@ need_cmd kamailio sipp nsd kdig ss
 ep_certs
 
 NODE=127.0.6.1
-DNS=127.0.6.53:5300
+DNS=127.0.6.23:5300
 NLOG=$WORK/node1.log
 RATE=5        # discovered_partner_standard_rate (Lync: 20)
 MAX_CONTACTS=3
@@ -68,17 +68,17 @@ zone_plain() { # FILE DOMAIN RECORD...
     } >"$f"
 }
 zone_write "$WORK/contoso.zone" contoso.test sip.contoso.test $NODE
-zone_write "$WORK/fabrikam.zone" fabrikam.test sip.fabrikam.test 127.0.6.5
+zone_write "$WORK/fabrikam.zone" fabrikam.test sip.fabrikam.test 127.0.6.2
 # northwind.test first as an allowed partner server: its edge's address, no SRV
 zone_plain "$WORK/northwind.zone" northwind.test "sip IN A 127.0.6.3"
 # the hosting provider's edge: an address, nothing else
 zone_plain "$WORK/hostedim.zone" hostedim.test "sip IN A 127.0.6.4"
 ZONES=("$WORK/contoso.zone" "$WORK/fabrikam.zone" "$WORK/northwind.zone" "$WORK/hostedim.zone")
-dns_start "$WORK/dns" 127.0.6.53 5300 "${ZONES[@]}" || fail "NSD did not start"
+dns_start "$WORK/dns" 127.0.6.23 5300 "${ZONES[@]}" || fail "NSD did not start"
 ep_at_exit dns_stop "$WORK/dns"
 
 srv_of() { # DOMAIN -> the SRV answer (empty when none)
-    kdig @127.0.6.53 -p 5300 +time=1 +retry=1 +short SRV "_sipfederationtls._tcp.$1." 2>/dev/null
+    kdig @127.0.6.23 -p 5300 +time=1 +retry=1 +short SRV "_sipfederationtls._tcp.$1." 2>/dev/null
 }
 
 # ---- policies ---------------------------------------------------------------
@@ -120,7 +120,7 @@ expect_msg() {
     local side=$1 from=$2 to=$3 want=$4 re=${5:-} ip hop name got mark
     case $side in
     in) ip=127.0.6.10 hop=$NODE:5060 ;;
-    fab) ip=127.0.6.12 hop=127.0.6.5:5060 ;;
+    fab) ip=127.0.6.12 hop=127.0.6.2:5060 ;;
     nw) ip=127.0.6.13 hop=127.0.6.3:5060 ;;
     him) ip=127.0.6.14 hop=127.0.6.4:5060 ;;
     *) fail "expect_msg: unknown side $side" ;;
@@ -158,7 +158,7 @@ NODE_PID=$(ep_pid node1)
 
 printf '%s sip.contoso.test\n' $NODE >"$WORK/hosts"
 export KAM_HOSTS=$WORK/hosts
-kamailio_partner_start fab 127.0.6.5 fabrikam.test fabrikam-edge \
+kamailio_partner_start fab 127.0.6.2 fabrikam.test fabrikam-edge \
     "sip:sip.contoso.test:5061;transport=tls" 127.0.6.12:5070
 kamailio_partner_start nw 127.0.6.3 northwind.test northwind-edge \
     "sip:sip.contoso.test:5061;transport=tls" 127.0.6.13:5070
@@ -175,7 +175,7 @@ for a in 11 12 13 14; do wait_tcp 127.0.6.$a 5070 || fail "SIPp UAS on 127.0.6.$
 # ---- 1. allowed partner server: northwind.test -> sip.northwind.test, no SRV
 note "== 1. allowed partner server (direct federation)"
 assert_eq "" "$(srv_of northwind.test)" "SRV of _sipfederationtls._tcp.northwind.test"
-kdig @127.0.6.53 -p 5300 +short A sip.northwind.test | grep -qx 127.0.6.3 ||
+kdig @127.0.6.23 -p 5300 +short A sip.northwind.test | grep -qx 127.0.6.3 ||
     fail "NSD does not serve sip.northwind.test"
 expect_msg in alice@contoso.test bob@northwind.test 200
 assert_log "$WORK/nw.log" "EP-REQ MESSAGE sip:bob@northwind.test from=tls:$NODE:[0-9]+ peer_cn=sip.contoso.test" \
@@ -185,7 +185,7 @@ expect_trust "source=DirectPartner;edge=node1.contoso.test;verified;remote=sip.n
     "inbound from the partner server"
 # another edge may not speak for a partner server's domain
 expect_msg fab mallory@northwind.test alice@contoso.test 403 \
-    "northwind.test from 127.0.6.5:[0-9]+ \(certificate sip.fabrikam.test\) refused 403: Certificate does not match the partner's edge"
+    "northwind.test from 127.0.6.2:[0-9]+ \(certificate sip.fabrikam.test\) refused 403: Certificate does not match the partner's edge"
 
 # ---- 2. allowed partner domain by SRV: fabrikam.test -------------------------
 note "== 2. allowed partner domain (SRV)"
@@ -198,7 +198,7 @@ expect_trust "source=AllowedPartnerDomain;edge=node1.contoso.test;verified;remot
 sipp_run forged uac_message_hdr.xml -t t1 -i 127.0.6.12 -m 1 -s alice -key to_domain contoso.test \
     -key from_user bob -key from_domain fabrikam.test \
     -key extra_hdr "X-Edgepool-Trust: source=Internal;edge=forged.test;verified;remote=x;domain=contoso.test" \
-    127.0.6.5:5060 >/dev/null
+    127.0.6.2:5060 >/dev/null
 assert_sipp forged 1 0
 assert_no_log "$WORK/our_uas.msg" "forged.test" "a forged X-Edgepool-Trust inside"
 
@@ -227,14 +227,14 @@ expect_msg him dave@tenant2.test alice@contoso.test 403 \
     "tenant2.test from 127.0.6.4:[0-9]+ \(certificate sip.hostedim.test\) refused 403: Domain is not served by this provider"
 # and another edge may not speak for the provider's domain
 expect_msg fab carol@hosted.test alice@contoso.test 403 \
-    "hosted.test from 127.0.6.5:[0-9]+ \(certificate sip.fabrikam.test\) refused 403: Certificate does not match the provider's edge"
+    "hosted.test from 127.0.6.2:[0-9]+ \(certificate sip.fabrikam.test\) refused 403: Certificate does not match the provider's edge"
 
 # ---- 8. per-user external access policy: bob has NoFederation ---------------
 note "== 8. external access policy per user"
 expect_msg in bob@contoso.test ted@fabrikam.test 403 \
     "request from sip:bob@contoso.test to fabrikam.test answered 403: Federation is not allowed for this user"
 expect_msg fab ted@fabrikam.test bob@contoso.test 403 \
-    "fabrikam.test from 127.0.6.5:[0-9]+ \(certificate sip.fabrikam.test\) refused 403: Federation is not allowed for this user"
+    "fabrikam.test from 127.0.6.2:[0-9]+ \(certificate sip.fabrikam.test\) refused 403: Federation is not allowed for this user"
 expect_msg in alice@contoso.test ted@fabrikam.test 200
 expect_msg fab ted@fabrikam.test alice@contoso.test 200
 
@@ -245,9 +245,9 @@ expect_msg in alice@contoso.test carol@contoso.test 404 \
 expect_msg in alice@fabrikam.test ted@fabrikam.test 403 \
     "internal request From sip:alice@fabrikam.test: not one of our domains, answered 403"
 expect_msg fab alice@contoso.test carol@contoso.test 403 \
-    "contoso.test from 127.0.6.5:[0-9]+ \(certificate sip.fabrikam.test\) refused 403: From domain is ours"
+    "contoso.test from 127.0.6.2:[0-9]+ \(certificate sip.fabrikam.test\) refused 403: From domain is ours"
 expect_msg fab ted@fabrikam.test bob@northwind.test 404 \
-    "request from 127.0.6.5:[0-9]+ \(fabrikam.test\) for northwind.test: not a domain of ours, answered 404"
+    "request from 127.0.6.2:[0-9]+ \(fabrikam.test\) for northwind.test: not a domain of ours, answered 404"
 
 # ---- 5b. a hosting provider that lists no domains ---------------------------
 note "== 5b. hosting provider without a domain list"
@@ -271,7 +271,7 @@ expect_msg in alice@contoso.test dave@tenant2.test 403 \
 note "== 3. discovered partner"
 zone_write "$WORK/northwind.zone" northwind.test sip.northwind.test 127.0.6.3
 dns_stop "$WORK/dns"
-dns_start "$WORK/dns" 127.0.6.53 5300 "${ZONES[@]}" || fail "NSD did not restart"
+dns_start "$WORK/dns" 127.0.6.23 5300 "${ZONES[@]}" || fail "NSD did not restart"
 assert_match "sip.northwind.test" "$(srv_of northwind.test)" "SRV of northwind.test"
 reload_policy "$(policy_body "$DISCOVERY_OFF" '"fabrikam.test"')"
 expect_msg in alice@contoso.test bob@northwind.test 403 \
@@ -286,7 +286,7 @@ expect_trust "source=AutoFederation;edge=node1.contoso.test;unverified;remote=si
     "inbound from the discovered partner"
 # the certificate must name the discovered domain's SRV target
 expect_msg fab mallory@northwind.test alice@contoso.test 403 \
-    "northwind.test from 127.0.6.5:[0-9]+ \(certificate sip.fabrikam.test\) refused 403: no SRV target is a name of the certificate"
+    "northwind.test from 127.0.6.2:[0-9]+ \(certificate sip.fabrikam.test\) refused 403: no SRV target is a name of the certificate"
 
 # ---- 6. blocked domain, discovery on ----------------------------------------
 note "== 6. blocked domain"
@@ -341,7 +341,7 @@ reload_policy "$(policy_body "allow_federated_users = false;" '"fabrikam.test"')
 expect_msg in alice@contoso.test bob@fabrikam.test 403 \
     "request from sip:alice@contoso.test to fabrikam.test answered 403: Federation is disabled"
 expect_msg fab bob@fabrikam.test alice@contoso.test 403 \
-    "fabrikam.test from 127.0.6.5:[0-9]+ \(certificate sip.fabrikam.test\) refused 403: Federation is disabled"
+    "fabrikam.test from 127.0.6.2:[0-9]+ \(certificate sip.fabrikam.test\) refused 403: Federation is disabled"
 expect_msg him carol@hosted.test alice@contoso.test 403 \
     "hosted.test from 127.0.6.4:[0-9]+ \(certificate sip.hostedim.test\) refused 403: Federation is disabled"
 
@@ -352,7 +352,7 @@ expect_msg fab bob@fabrikam.test alice@contoso.test 200
 expect_msg in alice@contoso.test bob@fabrikam.test 200
 fab_conns() { # the established TCP connections between the node and fabrikam's edge
     ss -Htn state established "( sport = :5061 or dport = :5061 )" 2>/dev/null |
-        awk -v n="$NODE" '($3 ~ "^" n ":" && $4 ~ /^127\.0\.6\.5:/) { print $3 "-" $4 }' | sort
+        awk -v n="$NODE" '($3 ~ "^" n ":" && $4 ~ /^127\.0\.6\.2:/) { print $3 "-" $4 }' | sort
 }
 CONNS=$(fab_conns)
 [ "$(echo "$CONNS" | grep -c .)" -ge 2 ] || fail "expected an inbound and an outbound connection with fabrikam, got: $CONNS"
@@ -360,7 +360,7 @@ N_TLS=$(grep -c 'established: peer certificate sip.fabrikam.test' "$NLOG")
 
 reload_policy "$(policy_body "$DISCOVERY_OFF" "" '  blocked_domains = ( "fabrikam.test" );')"
 expect_msg fab bob@fabrikam.test alice@contoso.test 403 \
-    "fabrikam.test from 127.0.6.5:[0-9]+ \(certificate sip.fabrikam.test\) refused 403: Domain is blocked"
+    "fabrikam.test from 127.0.6.2:[0-9]+ \(certificate sip.fabrikam.test\) refused 403: Domain is blocked"
 expect_msg in alice@contoso.test bob@fabrikam.test 403 \
     "request from sip:alice@contoso.test to fabrikam.test answered 403: Domain is blocked"
 

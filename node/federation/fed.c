@@ -295,6 +295,13 @@ int fed_outbound_route(struct node *n, const struct sip_msg *m, struct txn *t, s
                  t->remote_domain);
         return refuse(r, 404, "Not Found (an internal domain)");
     }
+    /* MarkSourceVerifiableOnOutgoingMessages: vouch for our own users, in
+     * the header a provider or partner edge reads (and strips) */
+    if (policy_settings(p)->mark_source_verifiable)
+        snprintf(t->trust_hdr, sizeof(t->trust_hdr),
+                 "ms-edge-proxy-message-trust: ms-source-type=InternalUser;ms-ep-fqdn=%s;"
+                 "ms-source-verified-user=verified\r\n",
+                 n->cfg.pool_fqdn);
     if (d.next_hop) {
         set_single_target(t, d.next_hop, 5061);
         return FED_OK;

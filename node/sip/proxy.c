@@ -225,7 +225,7 @@ static void send_current(struct txn *t, const struct sip_msg *m)
         .record_route = NULL,
         .pop_routes = our_routes(n, m, peer, sizeof(peer)),
         .max_forwards = m->max_forwards < 0 ? 70 : m->max_forwards - 1,
-        .strip_trust = t->in_side == SIDE_EXTERNAL,
+        .strip_trust = true, /* only the edge asserts trust, in either direction */
         .extra = t->trust_hdr[0] ? t->trust_hdr : NULL,
     };
     if (creates_dialog(t->method) && !t->in_dialog) {

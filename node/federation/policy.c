@@ -931,9 +931,12 @@ void policy_check_inbound(const struct policy *p, const char *const *names, size
         return refuse(out, FED_PARTNER_SERVER, 403,
                       "Certificate does not match the partner's edge");
 
-    /* Partner domain, discovered, or unlisted: a provider's edge may speak for it. */
+    /* Discovered or unlisted: a provider's edge may speak for it. An allowed
+     * partner domain is the partner's own: a provider speaks for it only when
+     * the domain's SRV record delegates to the provider (need_srv below, then
+     * policy_apply_srv_target), never on the provider's word alone. */
     const struct policy_provider *pv = provider_named(p, names, n);
-    if (pv) {
+    if (pv && out->cls != FED_PARTNER_DOMAIN) {
         if (!pv->enabled)
             return refuse(out, FED_PROVIDER, 403, "Provider is disabled");
         if (pv->n_domains)

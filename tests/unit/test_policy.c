@@ -356,17 +356,26 @@ static void test_inbound(void **state)
     policy_check_inbound(p, other, 1, SLICE_LIT("live.test"), SLICE_NULL, &d);
     assert_int_equal(d.sip_status, 403);
     /* Skype lists its domains: it may not speak for others. */
-    policy_check_inbound(p, skype, 1, SLICE_LIT("tailspin.test"), SLICE_NULL, &d);
+    policy_check_inbound(p, skype, 1, SLICE_LIT("unlisted.test"), SLICE_NULL, &d);
     assert_int_equal(d.sip_status, 403);
     assert_string_equal(d.reason, "Domain is not served by this provider");
-    /* LyncOnline lists none: its tenants, listed or discovered. */
+    /* An allowed partner domain is the partner's own: no provider speaks for
+     * it on its word alone; its SRV record must delegate to the provider. */
     policy_check_inbound(p, lync, 1, SLICE_LIT("tailspin.test"), SLICE_NULL, &d);
+    assert_int_equal(d.cls, FED_PARTNER_DOMAIN);
+    assert_int_equal(d.sip_status, 0);
+    assert_true(d.need_srv);
+    policy_apply_srv_target(p, "sipfed.online.lync.test", SLICE_NULL, &d);
+    assert_int_equal(d.cls, FED_PROVIDER);
+    assert_string_equal(d.provider->name, "LyncOnline");
+    policy_check_inbound(p, skype, 1, SLICE_LIT("tailspin.test"), SLICE_NULL, &d);
+    assert_true(d.need_srv);
+    /* LyncOnline lists none: its tenants that we did not list (discovered). */
+    policy_check_inbound(p, lync, 1, SLICE_LIT("tenant.test"), SLICE_NULL, &d);
     assert_int_equal(d.cls, FED_PROVIDER);
     assert_int_equal(d.sip_status, 0);
     assert_false(d.need_srv);
     assert_string_equal(d.provider->name, "LyncOnline");
-    policy_check_inbound(p, lync, 1, SLICE_LIT("tenant.test"), SLICE_NULL, &d);
-    assert_int_equal(d.cls, FED_PROVIDER);
     /* ...but never for a partner server or a blocked domain. */
     policy_check_inbound(p, lync, 1, SLICE_LIT("fabrikam.test"), SLICE_NULL, &d);
     assert_int_equal(d.sip_status, 403);

@@ -8,6 +8,7 @@
  * reloads configuration, certificates and policy without dropping
  * connections; SIGUSR1 cycles the log level. */
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <signal.h>
@@ -288,12 +289,21 @@ static void housekeeping(evutil_socket_t fd, short what, void *arg)
                  (unsigned long long)w[i].events, w[i].cert_info ? w[i].cert_info : "-");
 }
 
+static void count_unsent(void *arg, const char *key, void *value)
+{
+    const struct conn *c = value;
+    if (c->state != CONN_CLOSED && c->bev)
+        *(size_t *)arg += evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
 static void drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct node *n = arg;
     static int ticks;
-    size_t open = proxy_open_transactions(n);
-    if (open == 0 || ++ticks > (n->cfg.txn_timeout_ms / 100) + 10) {
+    size_t open = proxy_open_transactions(n), unsent = 0;
+    /* the last final responses must leave too: they may still be queued */
+    hmap_each(&n->conns, count_unsent, &unsent);
+    if ((open == 0 && unsent == 0) || ++ticks > (n->cfg.txn_timeout_ms / 100) + 10) {
         LOG_INFO("main", "drained (%zu transaction(s) left): exiting", open);
         event_base_loopbreak(n->base);
         return;

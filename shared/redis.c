@@ -36,6 +36,8 @@
  * SIGSTOP) is found dead within KEEPALIVE_MS + command_timeout_ms even when
  * nobody sends commands, and subscriptions notice it at all. */
 #define KEEPALIVE_MS 1000
+/* Distinct failure reasons remembered per outage, each logged once. */
+#define WHYS 4
 
 enum conn_kind { CONN_DATA, CONN_SUB, CONN_SQUERY, CONN_SWATCH };
 
@@ -74,6 +76,7 @@ struct conn {
     unsigned gen;            /* bumped by every close: stale work compares it */
     unsigned attempt;        /* failures in a row, for the backoff */
     bool lost_logged;        /* sub/watch: a "lost" line is logged, say when restored */
+    char lost_why[200];      /* sub: why it was lost, logged when the retry comes */
     struct event *timer;     /* connect deadline, then the oldest command's deadline */
     struct event *retry;     /* the backoff before the next attempt */
     struct event *keepalive; /* EV_PERSIST, KEEPALIVE_MS, while CS_READY */
@@ -111,9 +114,10 @@ struct redis {
     size_t nsubs;
 
     bool up;
-    bool started;       /* the first attempt was made: later ones are reconnects */
-    bool down_logged;   /* a "down" line since the last "up" */
-    char last_why[256]; /* its reason: a new line only when the reason changes */
+    bool started;         /* the first attempt was made: later ones are reconnects */
+    bool down_logged;     /* a "down" line since the last "up" */
+    char whys[WHYS][200]; /* the reasons logged in this outage: each once */
+    unsigned nwhys;
 
     /* user callbacks of failed commands, called by drain_dying() after the
      * state is consistent (and by redis_free, if one of them frees us) */
@@ -550,8 +554,9 @@ static void conn_error_reason(struct conn *c, short what, int sock_err, char *bu
     unsigned long e, first = 0;
     SSL *ssl = NULL;
     if (c->r->ssl_ctx) {
+        /* libevent also queues SSL_get_error() codes (library 0): skip them */
         while ((e = bufferevent_get_openssl_error(c->bev)))
-            if (!first)
+            if (!first && ERR_GET_LIB(e) != 0)
                 first = e;
         ssl = bufferevent_openssl_get_ssl(c->bev);
     }
@@ -759,6 +764,29 @@ static void conn_destroy(struct conn *c)
 
 /* ---- the data connection: up and down ---- */
 
+/* Was this reason logged in this outage already? (Reasons may alternate,
+ * e.g. a TLS alert and a reset: each is logged once.) */
+static bool why_seen(const struct redis *r, const char *why)
+{
+    for (unsigned i = 0; i < r->nwhys && i < WHYS; i++)
+        if (strncmp(r->whys[i], why, sizeof(r->whys[i]) - 1) == 0)
+            return true;
+    return false;
+}
+
+/* A reason that is a configuration problem rather than an outage: worth a
+ * warning even while down (a restarted server that refuses our password). */
+static bool needs_operator(const char *why)
+{
+    static const char *const prefixes[] = {"authentication", "TLS",           "SELECT",
+                                           "ROLE",           "not a master",  "NOAUTH",
+                                           "WRONGPASS",      "cannot resolve"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (strncmp(why, prefixes[i], strlen(prefixes[i])) == 0)
+            return true;
+    return false;
+}
+
 /* The data connection failed or was lost: close it (pending commands fail
  * with pend_err), and the subscription and query connections with it;
  * reconnect after the backoff, or at once. Logs once per state change (and
@@ -773,6 +801,8 @@ static void data_down(struct redis *r, const char *why, const char *pend_err, bo
     conn_close(&r->sub, NULL);
     evtimer_del(r->sub.retry);
     r->sub.attempt = 0;
+    r->sub.lost_why[0] = '\0';
+    r->sub.lost_logged = false;
     r->up = false;
     unsigned delay = at_once ? 0
                              : redis_backoff_ms(r->o.backoff_min_ms, r->o.backoff_max_ms,
@@ -785,13 +815,17 @@ static void data_down(struct redis *r, const char *why, const char *pend_err, bo
         snprintf(next, sizeof(next), "retrying in %u ms", delay);
     if (was_up || !r->down_logged) {
         LOG_WARN(LOG_COMP, "%s down: %s; %s", label, why, next);
-    } else if (strcmp(why, r->last_why) != 0) {
+        r->nwhys = 0;
+    } else if (why_seen(r, why)) {
+        LOG_DEBUG(LOG_COMP, "%s still down: %s; %s", label, why, next);
+    } else if (needs_operator(why)) {
         LOG_WARN(LOG_COMP, "%s still down: %s; %s", label, why, next);
     } else {
-        LOG_DEBUG(LOG_COMP, "%s still down: %s; %s", label, why, next);
+        LOG_INFO(LOG_COMP, "%s still down: %s; %s", label, why, next);
     }
     r->down_logged = true;
-    snprintf(r->last_why, sizeof(r->last_why), "%s", why);
+    if (!why_seen(r, why))
+        snprintf(r->whys[r->nwhys++ % WHYS], sizeof(r->whys[0]), "%s", why);
     drain_dying(r);
     if (was_up && !r->closing && r->on_state)
         r->on_state(r->state_arg, false);
@@ -810,7 +844,7 @@ static void data_ready(struct conn *c)
     else
         LOG_INFO(LOG_COMP, "%s up", label);
     r->down_logged = false;
-    r->last_why[0] = '\0';
+    r->nwhys = 0;
     if (r->nsubs)
         sub_start(r);
     if (r->on_state)
@@ -844,27 +878,32 @@ static void data_connect(struct redis *r)
 
 static void sub_start(struct redis *r)
 {
+    struct conn *c = &r->sub;
+    char label[400];
     if (r->closing || !r->up || !r->nsubs)
         return;
-    conn_start(&r->sub, &r->data.hp);
+    if (c->lost_why[0] && !c->lost_logged) {
+        /* logged only now: had the whole server gone, data_down would have
+         * cancelled this retry and its own line would say it all */
+        conn_label(c, label, sizeof(label));
+        LOG_WARN(LOG_COMP, "%s lost: %s; resubscribing", label, c->lost_why);
+        c->lost_logged = true;
+    }
+    conn_start(c, &r->data.hp);
 }
 
 static void sub_lost(struct redis *r, const char *why)
 {
     struct conn *c = &r->sub;
-    char label[400];
     conn_close(c, NULL);
     if (!r->up)
         return; /* data_down will restart it with the data connection */
     unsigned delay =
         redis_backoff_ms(r->o.backoff_min_ms, r->o.backoff_max_ms, c->attempt++, rng_next(r));
     arm(c->retry, delay);
-    conn_label(c, label, sizeof(label));
-    if (!c->lost_logged)
-        LOG_WARN(LOG_COMP, "%s lost: %s; resubscribing in %u ms", label, why, delay);
-    else
-        LOG_DEBUG(LOG_COMP, "%s lost: %s; resubscribing in %u ms", label, why, delay);
-    c->lost_logged = true;
+    LOG_DEBUG(LOG_COMP, "Redis %s (subscriptions) lost: %s; resubscribing in %u ms", c->addr, why,
+              delay);
+    snprintf(c->lost_why, sizeof(c->lost_why), "%s", why);
 }
 
 static void sub_deliver(struct redis *r, const redisReply *rep)
@@ -1003,6 +1042,7 @@ static void conn_ready(struct conn *c)
         else
             LOG_DEBUG(LOG_COMP, "%s connected", label);
         c->lost_logged = false;
+        c->lost_why[0] = '\0';
         break;
     case CONN_SQUERY:
         break;
@@ -1100,8 +1140,9 @@ static void conn_on_reply(struct conn *c, redisReply *rep)
         if (c->st == CS_HANDSHAKE) {
             if (is_err) {
                 bool noauth = strncmp(rep->str, "NOAUTH", 6) == 0;
-                snprintf(why, sizeof(why), "%s%s", rep->str,
-                         noauth ? " (no password configured for it)" : "");
+                snprintf(why, sizeof(why), "%s%s",
+                         noauth ? "authentication required, no password configured: " : "",
+                         rep->str);
                 conn_failed(c, why, NULL);
                 return;
             }

@@ -37,7 +37,8 @@ static const char usage[] =
     "  pipe N                  N INCR ep-redis:pipe at once; checks the replies come in order\n"
     "  watch SECONDS [ARGS...] a command (default PING) every --every-ms for SECONDS; prints\n"
     "                          \"<epoch-ms> up ADDR\" / \"<epoch-ms> down\", the first success\n"
-    "                          at each address, failures, and a summary line\n"
+    "                          at each address (\"<epoch-ms> first-ok ADDR\"), each new failure\n"
+    "                          reason, and summary lines (\"end ...\", \"stats ...\")\n"
     "  sub CHANNEL SECONDS     prints \"<epoch-ms> message CHANNEL PAYLOAD\" for SECONDS\n"
     "  reentry                 redis_command and redis_free from inside callbacks\n"
     "Exit status: 0 ok, 1 usage/setup error, 2 error reply or failed command, 3 never up.\n";
@@ -53,7 +54,7 @@ struct tool {
     bool in_call; /* inside redis_command: a callback now is synchronous */
     struct event *tick, *stop;
     /* watch */
-    unsigned long ok, failed, failed_down, timeouts, shutting;
+    unsigned long ok, failed, failed_down, failed_down_async, timeouts, shutting;
     long max_fail_ms;
     char last_ok_addr[300];
     char last_err[200];
@@ -169,8 +170,6 @@ static void pipe_done(void *arg, const redisReply *rep, const char *err)
 static void watch_done(void *arg, const redisReply *rep, const char *err)
 {
     struct tool *t = arg;
-    long *started = NULL;
-    (void)started;
     if (rep && !err) {
         t->ok++;
         const char *a = redis_current_addr(t->r);
@@ -182,9 +181,12 @@ static void watch_done(void *arg, const redisReply *rep, const char *err)
     } else {
         t->failed++;
         if (err && strcmp(err, "redis down") == 0) {
-            t->failed_down++;
-            if (!t->in_call)
-                printf("%lld async-down\n", epoch_ms()); /* "redis down" must be at once */
+            /* at once (inside redis_command) while down; after the call
+             * only for a command in flight when the connection was lost */
+            if (t->in_call)
+                t->failed_down++;
+            else
+                t->failed_down_async++;
         } else if (err && strcmp(err, "timeout") == 0)
             t->timeouts++;
         else if (err && strcmp(err, "shutting down") == 0)
@@ -439,8 +441,8 @@ int main(int argc, char **argv)
         event_base_dispatch(t.base);
         struct redis_stats st;
         redis_get_stats(t.r, &st);
-        printf("end ok=%lu fail=%lu down=%lu timeouts=%lu max_fail_ms=%ld\n", t.ok, t.failed,
-               t.failed_down, t.timeouts, t.max_fail_ms);
+        printf("end ok=%lu fail=%lu down_sync=%lu down_async=%lu timeouts=%lu max_fail_ms=%ld\n",
+               t.ok, t.failed, t.failed_down, t.failed_down_async, t.timeouts, t.max_fail_ms);
         printf("stats commands=%llu replies=%llu errors=%llu reconnects=%llu failovers=%llu "
                "timeouts=%llu messages=%llu pending=%llu up=%d\n",
                (unsigned long long)st.commands, (unsigned long long)st.replies,

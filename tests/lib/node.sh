@@ -6,11 +6,13 @@
 #
 #   node_conf NAME ADDR NEXT_HOP DNS [POLICY] [EXTRA]  write $WORK/NAME.conf
 #       ADDR      the node's address: internal TCP ADDR:5060, federation TLS ADDR:5061
-#       NEXT_HOP  internal next hop "host:port"
+#       NEXT_HOP  internal next hop "host:port", or several "h1:p1,h2:p2" (in order)
 #       DNS       "ip:port" of the test DNS server, or "" for none
 #       POLICY    the body of the policy group (default: federation on,
 #                 contoso.test ours, fabrikam.test allowed by SRV)
 #       EXTRA     more top-level groups / settings appended verbatim
+#       NODE_LOG_LEVEL (info), NODE_TXN_TIMEOUT (ms, 4000), NODE_LIMITS (more
+#       settings inside the limits group, e.g. "idle_timeout = 5;")
 #   node_start NAME [ARGS...]   start $EP_BIN/edge-node -f -c $WORK/NAME.conf;
 #                               returns once both listeners are up
 # Certificates: the pool's (contoso-edge) and the test CA from ep_certs.
@@ -28,11 +30,11 @@ node_conf() {
         cat <<CONF
 node = { id = "$name"; pool_fqdn = "sip.contoso.test"; fqdn = "$name.contoso.test";
          log_level = "${NODE_LOG_LEVEL:-info}"; };
-internal = { listen = "$addr:5060"; next_hops = [ "$next" ]; };
+internal = { listen = "$addr:5060"; next_hops = [ "${next//,/\", \"}" ]; };
 external = { listen = "$addr:5061"; };
 tls = { cert = "$EP_CERTS/contoso-edge.crt"; key = "$EP_CERTS/contoso-edge.key";
         ca = "$EP_CERTS/ca.crt"; };
-limits = { transaction_timeout_ms = ${NODE_TXN_TIMEOUT:-4000}; };
+limits = { transaction_timeout_ms = ${NODE_TXN_TIMEOUT:-4000}; ${NODE_LIMITS:-} };
 CONF
         [ -n "$dns" ] && echo "dns = { servers = \"$dns\"; timeout_ms = 500; };"
         printf 'policy = {%s\n};\n' "$policy"

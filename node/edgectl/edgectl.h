@@ -91,6 +91,8 @@ struct ctl {
     uint64_t deadline_ms;     /* monotonic: the Redis work must be done by then */
     struct jw out;            /* JSON writer on stdout when o.json */
     bool json_done;           /* a command printed its JSON document */
+    bool quiet;               /* ctl_fail only keeps its message in last_err */
+    char last_err[512];
     char *own_strs[16];       /* strings read from -c FILE, freed at exit */
     int n_own;
 };
@@ -128,7 +130,9 @@ extern const struct ctl_optdef ctl_global_opts[];
 /* ---- main.c: messages and exit codes ---- */
 
 /* "edgectl: MSG" on stderr, and in --json mode {"ok":false,"error":MSG} on
- * stdout unless the command already printed its document. Returns CTL_FAIL. */
+ * stdout unless the command already printed its document. Returns CTL_FAIL.
+ * With c->quiet the message is only kept in c->last_err (a command that
+ * reports the failure inside its own output). */
 int ctl_fail(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same with the running command's usage line; returns CTL_USAGE. */
 int ctl_usage(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

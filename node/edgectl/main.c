@@ -160,6 +160,9 @@ int ctl_fail(struct ctl *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    snprintf(c->last_err, sizeof c->last_err, "%s", msg);
+    if (c->quiet)
+        return CTL_FAIL;
     fprintf(stderr, "edgectl: %s\n", msg);
     json_error(c, msg, CTL_FAIL);
     return CTL_FAIL;

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "edgectl/edgectl.h"
 #include "federation/policy.h"
 
 static int oom(char *err, size_t errlen)
@@ -298,7 +297,7 @@ int pop_setting_set(struct ptext *t, const struct policy_setting_def *d, const c
     int rc = 0;
     switch (d->type) {
     case PKEY_BOOL:
-        rc = ptext_set_bool(g, d->name, ctl_parse_bool(value) == 1);
+        rc = ptext_set_bool(g, d->name, strcmp(value, "true") == 0);
         break;
     case PKEY_UINT:
         rc = ptext_set_int(g, d->name, strtoll(value, NULL, 10));

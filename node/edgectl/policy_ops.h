@@ -70,7 +70,8 @@ int pop_user_grant(struct ptext *t, const char *user, const char *policy, char *
 int pop_user_revoke(struct ptext *t, const char *user, char *err, size_t errlen);
 
 /* Set-CsAccessEdgeConfiguration KEY VALUE: value already checked against
- * d's type; for an FQDN key, "" or "none" unsets it. */
+ * d's type and spelled canonically ("true"/"false", a decimal number, our
+ * enum names); for an FQDN key, "" or "none" unsets it. */
 int pop_setting_set(struct ptext *t, const struct policy_setting_def *d, const char *value,
                     char *err, size_t errlen);
 

@@ -23,6 +23,7 @@
 #include "federation/throttle.h"
 #include "log.h"
 #include "node.h"
+#include "pool/pool.h"
 #include "resolver.h"
 #include "sip/proxy.h"
 #include "sip/txn.h"
@@ -215,6 +216,9 @@ static void apply_policy(struct node *n)
         throttle_apply_settings(n->throttle, s);
 }
 
+/* The pool's policy store applied a new policy (pool/policy_redis.h). */
+static void policy_applied(void *arg) { apply_policy(arg); }
+
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
     struct node *n = arg;
@@ -364,9 +368,12 @@ static int node_init(struct node *n, char *err, size_t errlen)
     n->resolver = resolver_new(n->base, &ro, err, errlen);
     if (!n->resolver)
         return -1;
-    n->policy = policy_store_file_new(n->config_path, err, errlen);
-    if (!n->policy)
+    if (node_config_has_redis(&n->cfg)) { /* a pool: the policy lives in Redis */
+        if (pool_attach(n, policy_applied, err, errlen) < 0)
+            return -1;
+    } else if (!(n->policy = policy_store_file_new(n->config_path, err, errlen))) {
         return -1;
+    }
     n->throttle = throttle_new(policy_settings(n->policy->current(n->policy)));
     if (!n->throttle)
         return -1;
@@ -380,6 +387,9 @@ static void node_destroy(struct node *n)
     if (n->resolver)
         resolver_free(n->resolver);
     n->resolver = NULL;
+    if (n->pool) /* its pending callbacks run now, before what they refer to goes */
+        pool_free(n->pool);
+    n->pool = NULL;
     conn_close_all(n);
     /* transactions left at exit */
     while (n->ctxns.count) {

@@ -21,6 +21,7 @@
 struct resolver;
 struct policy_store;
 struct throttle;
+struct pool;
 
 /* A parsed "host:port[;transport=tls]" next hop. */
 struct next_hop {
@@ -53,6 +54,7 @@ struct node {
     struct resolver *resolver;
     struct policy_store *policy;
     struct throttle *throttle;
+    struct pool *pool; /* the pool's shared state in Redis (node/pool/); NULL: none */
 
     struct listen_addr int_addr, ext_addr;
     struct evconnlistener *int_listener, *ext_listener;
@@ -72,6 +74,7 @@ struct node {
 
     int outgoing_tls_count; /* from the access-edge settings */
     bool draining;
+    bool drained; /* the pool's drain (edgectl): no new work, keeps running (pool/registry.h) */
     struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_sigusr1, *ev_drain, *ev_housekeeping;
     struct node_stats stats;
 

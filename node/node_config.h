@@ -42,6 +42,18 @@ struct node_config {
     int txn_timeout_ms;   /* Timer B / F: 64*T1 */
     int timer_c_s;        /* INVITE proxy Timer C */
     int retry_after_s;    /* Retry-After sent with 503 */
+    /* redis: the pool's shared state (node/pool/). Neither addr nor sentinels
+     * set = the embedded default: one node, its state in memory. */
+    char *redis_addr;        /* "host:port" */
+    char *redis_sentinels;   /* "host:port,host:port": Sentinel finds the master */
+    char *redis_master_name; /* Sentinel's name of the master */
+    char *redis_username, *redis_password;
+    int redis_db;
+    bool redis_tls;
+    char *redis_tls_ca, *redis_tls_cert, *redis_tls_key;
+    char *redis_pool;        /* the pool's name in the keys (ep:<pool>:...), "edgepool" */
+    char *redis_snapshot;    /* local policy snapshot; default /var/lib/edgepool/<pool>-<id>.policy */
+    bool redis_seed_policy;  /* an empty pool's policy is seeded from this file's policy group */
 };
 
 extern const struct cfg_key node_config_keys[];
@@ -50,5 +62,7 @@ extern const struct cfg_key node_config_keys[];
  * "FILE:LINE: key: what" in err. The caller frees with node_config_free. */
 int node_config_load(struct node_config *c, const char *path, char *err, size_t errlen);
 void node_config_free(struct node_config *c);
+/* Whether the node belongs to a pool sharing state through Redis. */
+bool node_config_has_redis(const struct node_config *c);
 
 #endif

@@ -7,8 +7,12 @@
 #ifndef EP_POOL_KEYS_H
 #define EP_POOL_KEYS_H
 
-/* node registry: hash id fqdn internal external version start_ms load drain
- * policy_version seen_ms; written by the node at start and every second */
+/* node registry: hash id fqdn pool_fqdn internal external (host:port)
+ * version start_ms load (open transactions) conns state policy_version
+ * seen_ms, written by the node at start and every second; and drain, the
+ * operator's ("1"/"0", edgectl): the node only reads it (and sets it when it
+ * gets "drain <id>" on the channel), so a node restarts drained if it was.
+ * state is what the node does: active, drained, or stopping (SIGTERM). */
 #define EP_KEY_NODE "ep:%s:node:%s"
 /* liveness: "1" with a TTL of EP_ALIVE_TTL_MS, refreshed every second */
 #define EP_KEY_ALIVE "ep:%s:alive:%s"
@@ -26,17 +30,22 @@
 #define EP_CHAN_POLICY "ep:%s:policy"
 
 /* dialogs and subscriptions: hash kind (invite|subscribe) call_id from_tag
- * to_tag peer (partner edge) domain (partner domain) internal (our user)
- * remote (their user) node created_ms; TTL as a backstop (INVITE: 12 h,
- * SUBSCRIBE: its Expires + 60 s). The id is the Call-ID and both tags. */
+ * to_tag peer (partner edge, "host" or "host:port" as in ep-peer) domain
+ * (partner domain) internal (our user) remote (their user) node created_ms;
+ * TTL as a backstop (INVITE: 12 h, SUBSCRIBE: its Expires + 60 s, renewed by
+ * a refresh). The id is "<call-id>:<tag>:<tag>", the two tags in byte order,
+ * so requests in either direction find it (pool_dialog_id()). */
 #define EP_KEY_DIALOG "ep:%s:dlg:%s"
 #define EP_DIALOG_INVITE_TTL_S 43200
 
-/* discovered-partner throttling, pool-wide: messages in one second (INCR,
- * TTL 2 s) and the distinct internal users reached (SADD, TTL idle 1 h) */
+/* discovered-partner throttling, pool-wide: messages in one second of the
+ * wall clock (INCR, TTL 2 s; the domain in lower case) and the distinct
+ * internal users reached (SADD, TTL 1 h renewed on use) */
 #define EP_KEY_RATE "ep:%s:rate:%s:%llu"
 #define EP_KEY_CONTACTS "ep:%s:contacts:%s"
-/* watch list: hash domain -> "reasons|first_ms|last_ms|events|cert_info" */
+/* watch list: hash domain -> "reasons|first_ms|last_ms|events|cert_info",
+ * reasons a comma list of rate, contacts (refused from then on, until the
+ * entry is removed), suspicious */
 #define EP_KEY_WATCH "ep:%s:watch"
 
 #endif

@@ -8,6 +8,7 @@
 #include "federation/policy.h"
 #include "federation/throttle.h"
 #include "log.h"
+#include "pool/pool_throttle.h"
 #include "resolver.h"
 #include "sip/proxy.h"
 
@@ -75,7 +76,8 @@ static bool source_marked_verified(const struct sip_msg *m)
     return false;
 }
 
-/* After the identity is settled (d final): throttling and our trust header. */
+/* After the identity is settled (d final): our trust header and throttling
+ * (FED_PENDING when the pool's counters in Redis decide). */
 static int inbound_finish(struct node *n, struct conn *c, struct txn *t, const struct sip_msg *m,
                           struct slice to_aor, const struct fed_decision *d, struct fed_result *r)
 {
@@ -85,10 +87,19 @@ static int inbound_finish(struct node *n, struct conn *c, struct txn *t, const s
         return refuse(r, d->sip_status, d->reason);
     }
     t->fed_class = d->cls;
+    bool verified = d->verification == VERIF_ALWAYS_VERIFIABLE ||
+                    (d->verification == VERIF_USE_SOURCE && source_marked_verified(m));
+    snprintf(t->trust_hdr, sizeof(t->trust_hdr),
+             "X-Edgepool-Trust: source=%s;edge=%s;%s;remote=%s;domain=%s\r\n",
+             source_type(d->cls, d->provider), n->cfg.node_fqdn,
+             verified ? "verified" : "unverified", t->peer, t->remote_domain);
     if (d->throttle && !t->in_dialog) {
+        /* a pool counts in Redis (asynchronous), else this node alone */
+        t->throttled_partner = true;
+        if (pool_throttle_check(n, c, t, to_aor) == FED_PENDING)
+            return FED_PENDING;
         enum throttle_verdict v = throttle_check(n->throttle, slice_cstr(t->remote_domain), to_aor,
                                                  c->cert_info, node_now_ms(n));
-        t->throttled_partner = true;
         if (v != THROTTLE_OK)
             LOG_WARN("fed", "discovered partner %s from %s (%s) throttled: %s",
                      t->remote_domain, c->peer_str, c->cert_info,
@@ -99,12 +110,6 @@ static int inbound_finish(struct node *n, struct conn *c, struct txn *t, const s
         if (v == THROTTLE_CONTACTS)
             return refuse(r, 403, "Forbidden (discovered partner over its contact limit)");
     }
-    bool verified = d->verification == VERIF_ALWAYS_VERIFIABLE ||
-                    (d->verification == VERIF_USE_SOURCE && source_marked_verified(m));
-    snprintf(t->trust_hdr, sizeof(t->trust_hdr),
-             "X-Edgepool-Trust: source=%s;edge=%s;%s;remote=%s;domain=%s\r\n",
-             source_type(d->cls, d->provider), n->cfg.node_fqdn,
-             verified ? "verified" : "unverified", t->peer, t->remote_domain);
     return FED_OK;
 }
 
@@ -166,7 +171,10 @@ static void inbound_srv_done(void *arg, int status, const struct srv_target *tg,
     if (!d.sip_status)
         conn_domain_remember(c, dom, policy_version(p), true, 0, NULL);
     struct fed_result r = {0, NULL};
-    if (inbound_finish(n, c, t, &m, to_aor, &d, &r) == FED_REJECT)
+    int v = inbound_finish(n, c, t, &m, to_aor, &d, &r);
+    if (v == FED_PENDING)
+        return; /* the pool-wide throttle resumes it */
+    if (v == FED_REJECT)
         proxy_txn_resume(n, t->id, r.status, r.reason);
     else
         proxy_txn_resume(n, t->id, 0, NULL);

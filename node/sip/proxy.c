@@ -19,6 +19,7 @@
 #include "federation/fed.h"
 #include "log.h"
 #include "node.h"
+#include "pool/dialogs.h"
 #include "sip/build.h"
 #include "sip/txn.h"
 
@@ -308,6 +309,8 @@ static void route_and_send(struct node *n, struct conn *c, struct txn *t, const 
         if (peer[0] && t->in_dialog) {
             target_from_peer(t, peer);
             v = FED_OK;
+        } else if (t->in_dialog && pool_dialog_route(n, t, m)) {
+            return; /* no ep-peer: the pool's dialog record names the partner edge */
         } else {
             v = fed_outbound_route(n, m, t, &r);
         }
@@ -479,7 +482,7 @@ static void handle_request(struct node *n, struct conn *c, const struct sip_msg 
         reject(n, c, m, 482, "Loop Detected");
         return;
     }
-    if (n->draining && m->to_tag.len == 0) {
+    if ((n->draining || n->drained) && m->to_tag.len == 0) {
         reject(n, c, m, 503, "Service Unavailable (node draining)");
         return;
     }
@@ -576,6 +579,7 @@ static void handle_response(struct node *n, struct conn *c, const struct sip_msg
         send_current(t, NULL);
         return;
     }
+    pool_dialog_on_final(n, t, m); /* the pool's dialog state: fire and forget */
     forward_response(n, t, m, c->side);
     t->final_up = st;
     if (t->throttled_partner)

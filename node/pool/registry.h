@@ -1,0 +1,25 @@
+/* registry.h -- this node in the pool's registry, its liveness, and drain.
+ *
+ * Every second (a timer; nothing waits for the answers) the node writes its
+ * hash ep:<pool>:node:<id> (id, fqdn, internal, external, version, start_ms,
+ * load, conns, state, policy_version, seen_ms), adds its id to
+ * ep:<pool>:nodes and sets ep:<pool>:alive:<id> with a 3 s TTL. The "drain"
+ * field is the operator's (edgectl writes "1" or "0" and publishes "drain
+ * <id>" / "undrain <id>" on the ep:<pool>:nodes channel); the node follows
+ * it, from the channel at once and from the field every second, and reports
+ * what it does in "state": active, drained (no new work: new out-of-dialog
+ * requests get 503 with Retry-After, dialogs go on), or stopping (SIGTERM). */
+#ifndef EP_POOL_REGISTRY_H
+#define EP_POOL_REGISTRY_H
+
+#include <stddef.h>
+
+struct pool;
+struct registry;
+
+struct registry *registry_new(struct pool *p, char *err, size_t errlen);
+void registry_free(struct registry *r);
+/* Write the node's hash now (e.g. when its state changed). */
+void registry_write(struct registry *r);
+
+#endif

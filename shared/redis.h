@@ -48,11 +48,26 @@ typedef void (*redis_state_cb)(void *arg, bool up);
 /* A message on a subscribed channel. */
 typedef void (*redis_message_cb)(void *arg, const char *channel, const char *payload, size_t len);
 
-/* Starts connecting at once; on_state (may be NULL) tells up/down changes.
- * NULL with err on bad options. The caller frees with redis_free. */
+/* Starts connecting at once; on_state (may be NULL) tells up/down changes
+ * (never called from inside redis_new; the initial state is down, so a first
+ * failure calls nothing). "Up" means connected, AUTH, SELECT, ROLE (Sentinel
+ * mode: must be "master") and a PING answered. Each outage is logged once
+ * (WARN "Redis ADDR down: REASON; retrying in N ms", then "Redis ADDR up");
+ * a different reason during the same outage gets one more line (INFO, WARN
+ * for authentication/TLS/configuration problems). Reconnects back off from
+ * backoff_min_ms doubling to backoff_max_ms, +-20% jitter. Idle connections
+ * are PINGed every second, so a silent server is found dead within about
+ * 1 s + command_timeout_ms. Host names are resolved with the shared c-ares
+ * resolver (DNS only; "localhost" is 127.0.0.1). Sentinels get no AUTH.
+ * NULL with err on bad options (both or neither of addr and sentinels, an
+ * unreadable TLS file, a key not matching the certificate...). The caller
+ * frees with redis_free. */
 struct redis *redis_new(struct event_base *base, const struct redis_opts *o,
                         redis_state_cb on_state, void *state_arg, char *err, size_t errlen);
-/* Every pending callback is called with NULL, "shutting down" before this returns. */
+/* Every pending callback is called with NULL, "shutting down" before this
+ * returns (on_state is not called). Safe to call from inside any of this
+ * client's callbacks (reply, on_state, message): the memory is released when
+ * that callback's dispatch unwinds; r must not be used after the call. */
 void redis_free(struct redis *r);
 bool redis_is_up(const struct redis *r);
 /* The address in use ("host:port"), e.g. the master Sentinel named. */
@@ -61,12 +76,24 @@ const char *redis_current_addr(const struct redis *r);
 /* Send a command (printf-like, hiredis's redisFormatCommand syntax: %s, %b
  * with pointer+length, %d...). cb (may be NULL) is called exactly once.
  * Returns 0, or -1 when the command could not be formatted (cb not called).
- * While down, cb runs before this returns with NULL, "redis down". */
+ * While down, cb runs before this returns with NULL, "redis down" (so a
+ * callback that retries at once while down recurses: retry from a timer).
+ * Commands are pipelined on one connection and answered in order. When one
+ * gets no reply within command_timeout_ms the connection is declared dead:
+ * every command in flight fails with "timeout", and it reconnects. Commands
+ * in flight when the connection is lost fail with "redis down". May be called
+ * from inside any callback. In Sentinel mode a READONLY error reply (the
+ * master was demoted under us) is passed on, then the client reconnects. */
 int redis_command(struct redis *r, redis_reply_cb cb, void *arg, const char *fmt, ...);
 int redis_command_argv(struct redis *r, redis_reply_cb cb, void *arg, int argc, const char **argv,
                        const size_t *argvlen);
 
-/* Subscribe to channel (kept across reconnects). Returns 0 or -1. */
+/* Subscribe to channel (kept across reconnects: SUBSCRIBE is sent again on
+ * the subscription connection whenever it reconnects, which it does with the
+ * data connection and on its own loss). Several callbacks may share a
+ * channel. No unsubscribe: subscriptions live as long as r. Messages
+ * published while the subscription connection is down are lost (Redis
+ * pub/sub keeps nothing). Returns 0, or -1 (bad arguments, no memory). */
 int redis_subscribe(struct redis *r, const char *channel, redis_message_cb cb, void *arg);
 
 /* Counters since redis_new. commands: user commands sent to Redis; replies:

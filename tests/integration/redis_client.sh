@@ -95,6 +95,8 @@ assert_log "$WORK/db.log" ' db=5 ' "SELECT 5 at connect"
 rtool reentry 0 --addr $A reentry
 assert_log "$WORK/reentry.log" '^cb 6 shutting down$' "redis_command then redis_free from a callback"
 assert_log "$WORK/reentry.log" '^down-cb redis down sync$' "while down, the callback runs inside redis_command"
+assert_log "$WORK/reentry.log" '^state-cb up: freeing$' "redis_free from on_state"
+assert_log "$WORK/reentry.log" '^message-cb ep-redis:reentry: freeing$' "redis_free from a message callback"
 assert_log "$WORK/reentry.log" '^reentry: 6 callbacks, done$' "every callback called once"
 rtool downcmd 2 --addr 127.0.9.1:6999 --wait-up-ms 0 cmd PING
 assert_log "$WORK/downcmd.log" '^fail redis down sync$' "a command while down fails at once"

@@ -40,7 +40,8 @@ static const char usage[] =
     "                          at each address (\"<epoch-ms> first-ok ADDR\"), each new failure\n"
     "                          reason, and summary lines (\"end ...\", \"stats ...\")\n"
     "  sub CHANNEL SECONDS     prints \"<epoch-ms> message CHANNEL PAYLOAD\" for SECONDS\n"
-    "  reentry                 redis_command and redis_free from inside callbacks\n"
+    "  reentry                 redis_command and redis_free from inside callbacks: a reply,\n"
+    "                          a failure inside redis_command, on_state, a message\n"
     "Exit status: 0 ok, 1 usage/setup error, 2 error reply or failed command, 3 never up.\n";
 
 struct tool {
@@ -261,6 +262,32 @@ static void re_down_cb(void *arg, const redisReply *rep, const char *err)
     fflush(stdout);
 }
 
+static void re_state_free(void *arg, bool up)
+{
+    struct tool *t = arg;
+    printf("state-cb %s: freeing\n", up ? "up" : "down");
+    redis_free(t->r); /* from on_state, inside the reply that made it up */
+    t->r = NULL;
+    event_base_loopbreak(t->base);
+}
+
+static void re_msg_free(void *arg, const char *channel, const char *payload, size_t len)
+{
+    struct tool *t = arg;
+    printf("message-cb %s: freeing\n", channel);
+    redis_free(t->r); /* from a message callback */
+    t->r = NULL;
+    event_base_loopbreak(t->base);
+}
+
+/* Runs the loop for up to ms, or until a callback breaks it. */
+static void run_for(struct tool *t, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_base_loopexit(t->base, &tv);
+    event_base_dispatch(t->base);
+}
+
 static int reentry(struct tool *t)
 {
     for (int i = 0; i < 5; i++)
@@ -281,7 +308,29 @@ static int reentry(struct tool *t)
     t->in_call = true;
     redis_command(t->r, re_down_cb, t, "PING");
     t->in_call = false;
-    printf("reentry: %d callbacks, %s\n", t->re_seq, t->r ? "leaked" : "done");
+    if (t->r)
+        return 2;
+
+    /* redis_free from on_state(up) */
+    t->r = redis_new(t->base, &o, re_state_free, t, err, sizeof(err));
+    if (!t->r)
+        return 1;
+    run_for(t, 3000);
+    if (t->r)
+        return 2;
+
+    /* redis_free from a message callback, with a PUBLISH in flight */
+    t->r = redis_new(t->base, &o, NULL, NULL, err, sizeof(err));
+    if (!t->r)
+        return 1;
+    for (int i = 0; i < 30 && !redis_is_up(t->r); i++)
+        run_for(t, 100);
+    redis_subscribe(t->r, "ep-redis:reentry", re_msg_free, t);
+    for (int i = 0; i < 30 && t->r; i++) {
+        redis_command(t->r, NULL, NULL, "PUBLISH %s %s", "ep-redis:reentry", "x");
+        run_for(t, 100);
+    }
+    printf("reentry: %d callbacks, %s\n", t->re_seq, t->r ? "not freed" : "done");
     return t->re_seq == 6 && !t->r ? 0 : 2;
 }
 

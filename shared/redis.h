@@ -59,6 +59,7 @@ typedef void (*redis_message_cb)(void *arg, const char *channel, const char *pay
  * are PINGed every second, so a silent server is found dead within about
  * 1 s + command_timeout_ms. Host names are resolved with the shared c-ares
  * resolver (DNS only; "localhost" is 127.0.0.1). Sentinels get no AUTH.
+ * The process must ignore SIGPIPE (libevent writes with writev).
  * NULL with err on bad options (both or neither of addr and sentinels, an
  * unreadable TLS file, a key not matching the certificate...). The caller
  * frees with redis_free. */

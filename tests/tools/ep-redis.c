@@ -437,6 +437,7 @@ int main(int argc, char **argv)
     t.args = argv + optind + 1;
     t.nargs = argc - optind - 1;
     log_init("ep-redis", false, lvl);
+    signal(SIGPIPE, SIG_IGN); /* as the daemons: a write to a reset connection is an error */
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     t.base = event_base_new();

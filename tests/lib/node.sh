@@ -4,15 +4,20 @@
 # ep_spawn'ed process whose name starts with "node" (so ep_cleanup checks its
 # log for sanitizer reports), its config in $WORK/NAME.conf.
 #
-#   node_conf NAME ADDR NEXT_HOP DNS [POLICY] [EXTRA]  write $WORK/NAME.conf
+#   node_conf NAME ADDR NEXT_HOP DNS [POLICY] [EXTRA] [REDIS]  write $WORK/NAME.conf
 #       ADDR      the node's address: internal TCP ADDR:5060, federation TLS ADDR:5061
 #       NEXT_HOP  internal next hop "host:port", or several "h1:p1,h2:p2" (in order)
 #       DNS       "ip:port" of the test DNS server, or "" for none
 #       POLICY    the body of the policy group (default: federation on,
 #                 contoso.test ours, fabrikam.test allowed by SRV)
 #       EXTRA     more top-level groups / settings appended verbatim
+#       REDIS     the body of a redis group (pool state in Redis), e.g.
+#                 'addr = "127.0.11.100:6392";'; the snapshot defaults to
+#                 $WORK/NAME.policy. Empty: no redis group (a lone node)
 #       NODE_LOG_LEVEL (info), NODE_TXN_TIMEOUT (ms, 4000), NODE_LIMITS (more
-#       settings inside the limits group, e.g. "idle_timeout = 5;")
+#       settings inside the limits group, e.g. "idle_timeout = 5;"),
+#       NODE_INTERNAL (more inside the internal group, e.g. a pool's
+#       'record_route_host = "edge-int.contoso.test";')
 #   node_start NAME [ARGS...]   start $EP_BIN/edge-node -f -c $WORK/NAME.conf;
 #                               returns once both listeners are up
 # Certificates: the pool's (contoso-edge) and the test CA from ep_certs.
@@ -25,12 +30,12 @@ NODE_POLICY_DEFAULT='
                                  enable_public_cloud_access = true; } );'
 
 node_conf() {
-    local name=$1 addr=$2 next=$3 dns=$4 policy=${5:-$NODE_POLICY_DEFAULT} extra=${6:-}
+    local name=$1 addr=$2 next=$3 dns=$4 policy=${5:-$NODE_POLICY_DEFAULT} extra=${6:-} redis=${7:-}
     {
         cat <<CONF
 node = { id = "$name"; pool_fqdn = "sip.contoso.test"; fqdn = "$name.contoso.test";
          log_level = "${NODE_LOG_LEVEL:-info}"; };
-internal = { listen = "$addr:5060"; next_hops = [ "${next//,/\", \"}" ]; };
+internal = { listen = "$addr:5060"; next_hops = [ "${next//,/\", \"}" ]; ${NODE_INTERNAL:-} };
 external = { listen = "$addr:5061"; };
 tls = { cert = "$EP_CERTS/contoso-edge.crt"; key = "$EP_CERTS/contoso-edge.key";
         ca = "$EP_CERTS/ca.crt"; };
@@ -39,6 +44,10 @@ CONF
         [ -n "$dns" ] && echo "dns = { servers = \"$dns\"; timeout_ms = 500; };"
         printf 'policy = {%s\n};\n' "$policy"
         printf '%s\n' "$extra"
+        if [ -n "$redis" ]; then
+            [[ $redis == *snapshot* ]] || redis="$redis snapshot = \"$WORK/$name.policy\";"
+            printf 'redis = { %s };\n' "$redis"
+        fi
     } >"$WORK/$name.conf"
 }
 

@@ -71,6 +71,9 @@ const struct cfg_key node_config_keys[] = {
     K("redis.tls_cert", CFG_STR, redis_tls_cert, NULL, 0, 0,
       "client certificate for mutual TLS to Redis (PEM)"),
     K("redis.tls_key", CFG_STR, redis_tls_key, NULL, 0, 0, "its private key (PEM)"),
+    K("redis.tls_server_name", CFG_STR, redis_tls_server_name, NULL, 0, 0,
+      "name the certificates of Redis and the sentinels must carry (and SNI); unset: the "
+      "host connected to"),
     K("redis.pool", CFG_STR, redis_pool, "edgepool", 0, 0,
       "the pool's name in the Redis keys (ep:<pool>:...): every node of a pool, and edgectl, "
       "use the same; pools sharing one Redis use different ones"),

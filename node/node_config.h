@@ -50,7 +50,7 @@ struct node_config {
     char *redis_username, *redis_password;
     int redis_db;
     bool redis_tls;
-    char *redis_tls_ca, *redis_tls_cert, *redis_tls_key;
+    char *redis_tls_ca, *redis_tls_cert, *redis_tls_key, *redis_tls_server_name;
     char *redis_pool;        /* the pool's name in the keys (ep:<pool>:...), "edgepool" */
     char *redis_snapshot;    /* local policy snapshot; default /var/lib/edgepool/<pool>-<id>.policy */
     bool redis_seed_policy;  /* an empty pool's policy is seeded from this file's policy group */

@@ -205,7 +205,9 @@ static void lookup_done(void *arg, const redisReply *reply, const char *err)
     t->n_targets = 1;
     t->target_idx = 0;
     snprintf(t->peer, sizeof(t->peer), "%.*s", (int)reply->len, reply->str);
-    LOG_DEBUG("pool", "in-dialog request routed to %s from the pool's dialog record", t->peer);
+    LOG_INFO("pool", "in-dialog %s from inside without ep-peer: routed to %s from the pool's "
+             "dialog record", sip_method_name(t->method) ? sip_method_name(t->method) : "request",
+             t->peer);
     proxy_txn_resume(n, t->id, 0, NULL);
 }
 

@@ -76,6 +76,7 @@ static struct pool *pool_new(struct node *n, char *err, size_t errlen)
         .tls_ca = c->redis_tls_ca,
         .tls_cert = c->redis_tls_cert,
         .tls_key = c->redis_tls_key,
+        .tls_server_name = c->redis_tls_server_name,
         .connect_timeout_ms = 1000,
         .command_timeout_ms = 1000,
         .backoff_min_ms = 100,

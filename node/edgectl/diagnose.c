@@ -95,7 +95,8 @@ static void on_srv(void *arg, int status, const struct srv_target *t, size_t n)
         w->d->srv_status = status;
         w->d->n_srv_total = n;
         w->d->n_srv = n < MAX_EDGES ? n : MAX_EDGES;
-        memcpy(w->d->srv, t, w->d->n_srv * sizeof *t);
+        if (w->d->n_srv)
+            memcpy(w->d->srv, t, w->d->n_srv * sizeof *t);
     }
     w->done = true;
 }
@@ -111,7 +112,8 @@ static void on_addr(void *arg, int status, const struct sockaddr_storage *a, siz
     if (status != RESOLVER_CANCELLED) {
         w->e->addr_status = status;
         w->e->n_addrs = n < MAX_ADDRS ? n : MAX_ADDRS;
-        memcpy(w->e->addrs, a, w->e->n_addrs * sizeof *a);
+        if (w->e->n_addrs)
+            memcpy(w->e->addrs, a, w->e->n_addrs * sizeof *a);
     }
     w->done = true;
 }

@@ -81,7 +81,7 @@ static const struct ctl_cmd commands[] = {
     {"policy", "show", "[--text]", "the pool's whole policy and its version", o_show, 0, 0,
      ctl_cmd_policy_show},
     {"policy", "set-access-edge", "KEY VALUE [KEY VALUE...]",
-     "change access-edge settings (Set-CsAccessEdgeConfiguration)", o_none, 2, CTL_MAX_POS,
+     "change access-edge settings (Set-CsAccessEdgeConfiguration)", o_none, 1, CTL_MAX_POS,
      ctl_cmd_set_access_edge},
     {"policy", "seed", "FILE [--force]",
      "seed an empty pool's policy from FILE's policy group (a node configuration)", o_seed, 1, 1,
@@ -320,6 +320,23 @@ static void verbs_of(const char *group, char *buf, size_t len)
                                      used ? ", " : "", commands[i].verb);
 }
 
+/* The name of positional argument i in k's usage ("DOMAIN", "POLICY"). */
+static void missing_word(const struct ctl_cmd *k, int i, char *buf, size_t len)
+{
+    const char *s = k->args;
+    snprintf(buf, len, "argument");
+    for (int n = 0; *s && *s != '[' && *s != '-'; n++) {
+        size_t w = strcspn(s, " ");
+        if (n == i) {
+            snprintf(buf, len, "%.*s", (int)w, s);
+            return;
+        }
+        s += w;
+        while (*s == ' ')
+            s++;
+    }
+}
+
 static int run(struct ctl *c, int argc, char **argv)
 {
     /* --help anywhere (before "--") asks for help on what precedes it. */
@@ -378,7 +395,9 @@ static int run(struct ctl *c, int argc, char **argv)
     if ((rc = ctl_args_parse(c, k->opts, n - first, args + first, &a, NULL)))
         goto out;
     if (a.npos < k->min_pos) {
-        rc = ctl_usage(c, "missing argument%s", k->min_pos - a.npos > 1 ? "s" : "");
+        char what[64];
+        missing_word(k, a.npos, what, sizeof what);
+        rc = ctl_usage(c, "missing %s", what);
         goto out;
     }
     if (a.npos > k->max_pos) {

@@ -20,6 +20,7 @@ static int oom(char *err, size_t errlen)
 static config_setting_t *section(struct ptext *t, const char *name, bool create, char *err,
                                  size_t errlen)
 {
+    t->focus = name;
     config_setting_t *l = ptext_list(t, name, create);
     if (!l && (create || config_setting_get_member(ptext_root(t), name)))
         snprintf(err, errlen, "policy.%s is not a list: fix the stored policy first", name);
@@ -287,6 +288,7 @@ int pop_setting_set(struct ptext *t, const struct policy_setting_def *d, const c
 {
     config_setting_t *root = ptext_root(t);
     config_setting_t *g = config_setting_get_member(root, PSEC_ACCESS_EDGE);
+    t->focus = PSEC_ACCESS_EDGE;
     if (g && !config_setting_is_group(g)) {
         snprintf(err, errlen, "policy.%s is not a group: fix the stored policy first",
                  PSEC_ACCESS_EDGE);

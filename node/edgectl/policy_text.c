@@ -16,6 +16,7 @@
 /* Written back with ';' after each setting: the style of our sample files. */
 static void setup(struct ptext *t)
 {
+    t->focus = NULL;
     config_init(&t->cfg);
     config_set_options(&t->cfg, CONFIG_OPTION_SEMICOLON_SEPARATORS);
 }
@@ -163,6 +164,31 @@ struct policy *ptext_policy(const char *text, char *err, size_t errlen)
 out:
     config_destroy(&cfg);
     free(wrapped);
+    return p;
+}
+
+struct policy *ptext_judge(struct ptext *t, char *err, size_t errlen)
+{
+    struct ptext o;
+    setup(&o);
+    config_setting_t *src = ptext_root(t), *dst = ptext_root(&o);
+    const config_setting_t *last = t->focus ? config_setting_get_member(src, t->focus) : NULL;
+    int rc = 0;
+    for (int i = 0; i < config_setting_length(src) && rc == 0; i++) {
+        const config_setting_t *m = config_setting_get_elem(src, (unsigned)i);
+        if (m != last)
+            rc = copy_setting(dst, m);
+    }
+    if (rc == 0 && last)
+        rc = copy_setting(dst, last);
+    char *text = rc == 0 ? ptext_text(&o) : NULL;
+    ptext_free(&o);
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    struct policy *p = ptext_policy(text, err, errlen);
+    free(text);
     return p;
 }
 

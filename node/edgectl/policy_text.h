@@ -16,7 +16,8 @@
 struct policy;
 
 struct ptext {
-    config_t cfg; /* the root group is the policy group's body */
+    config_t cfg;      /* the root group is the policy group's body */
+    const char *focus; /* the section the last edit touched (static), or NULL */
 };
 
 /* Parse body text (NULL or "" = an empty policy: Lync's defaults). 0, or -1
@@ -36,6 +37,13 @@ char *ptext_text(struct ptext *t);
  * "<string>:LINE: " prefix dropped) when a node would refuse it. The caller
  * frees with policy_free. */
 struct policy *ptext_policy(const char *text, char *err, size_t errlen);
+
+/* The policy a node would build from t, judged with t->focus loaded last:
+ * the node refuses a conflict at whichever entry comes second, so the entry
+ * just edited is the one named ("policy.allowed_domains[3]: spam.test is
+ * already blocked"). Sections load independently of their order, so this
+ * changes only which entry a message names. NULL with err as ptext_policy. */
+struct policy *ptext_judge(struct ptext *t, char *err, size_t errlen);
 
 /* ---- tree helpers ---- */
 

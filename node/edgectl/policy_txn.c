@@ -152,7 +152,7 @@ static int attempt(struct ctl *c, const char *key, ctl_edit_fn fn, void *arg,
         rc = 0;
         goto out;
     }
-    struct policy *p = ptext_policy(text, err, sizeof err);
+    struct policy *p = ptext_judge(&t, err, sizeof err);
     if (!p) {
         unwatch(c);
         rc = ctl_fail(c, "refused: %s", err);

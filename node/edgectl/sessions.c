@@ -34,13 +34,15 @@ static const char *f(const redisReply *h, const char *name)
     return v ? v : "";
 }
 
-static int by_domain_then_age(const void *a, const void *b)
+static int by_domain_age_callid(const void *a, const void *b)
 {
     const struct dlg *x = a, *y = b;
     int d = strcasecmp(x->domain, y->domain);
     if (d)
         return d;
-    return x->created_ms < y->created_ms ? -1 : x->created_ms > y->created_ms;
+    if (x->created_ms != y->created_ms)
+        return x->created_ms < y->created_ms ? -1 : 1;
+    return strcmp(x->call_id, y->call_id);
 }
 
 /* Every key matching the pattern (SCAN, so Redis is never blocked). */
@@ -141,7 +143,7 @@ int ctl_cmd_sessions(struct ctl *c, const struct ctl_args *a)
             d[nd++] = x;
         }
     }
-    qsort(d, nd, sizeof *d, by_domain_then_age);
+    qsort(d, nd, sizeof *d, by_domain_age_callid);
     for (size_t i = 0; i < nd; i++) {
         if (!np || strcasecmp(ps[np - 1].domain, d[i].domain) != 0)
             ps[np++] = (struct partner){.domain = d[i].domain};

@@ -18,13 +18,18 @@
 
 static char err[1024];
 
-/* t's text judged by the node's loader: the policy, or NULL with err. */
+/* t judged by the node's loader (the edited section last): the policy, or
+ * NULL with err. The written text must be judged the same. */
 static struct policy *judge(struct ptext *t)
 {
     char *text = ptext_text(t);
     assert_non_null(text);
-    struct policy *p = ptext_policy(text, err, sizeof err);
+    char err2[1024];
+    struct policy *p2 = ptext_policy(text, err2, sizeof err2);
     free(text);
+    struct policy *p = ptext_judge(t, err, sizeof err);
+    assert_true((p == NULL) == (p2 == NULL));
+    policy_free(p2);
     return p;
 }
 
@@ -77,6 +82,14 @@ static void test_conflicts_refused(void **state)
     assert_int_equal(pop_blocked_add(&t, "fabrikam.test", NULL, err, sizeof err), 0);
     assert_null(judge(&t));
     assert_string_equal(err, "policy.blocked_domains[0]: fabrikam.test is already allowed (a "
+                             "domain is allowed or blocked, once)");
+    ptext_free(&t);
+
+    /* the entry just added is the one named, whatever the sections' order */
+    init(&t, "allowed_domains = ( \"a.test\" );\nblocked_domains = ( \"spam.test\" );");
+    assert_int_equal(pop_allowed_add(&t, "spam.test", NULL, NULL, err, sizeof err), 0);
+    assert_null(judge(&t));
+    assert_string_equal(err, "policy.allowed_domains[1]: spam.test is already blocked (a "
                              "domain is allowed or blocked, once)");
     ptext_free(&t);
 

@@ -14,6 +14,7 @@
 /* A conn with more than this much unsent output counts as backed up. */
 #define POOL_BACKLOG_BYTES (64 * 1024)
 #define POOL_ADDR_TTL_MS 30000
+#define POOL_DOWN_MS 2000
 
 static int pool_key(char *key, size_t len, enum conn_side side, const char *host, uint16_t port)
 {
@@ -152,6 +153,11 @@ struct conn *conn_pool_acquire(struct node *n, enum conn_side side, const char *
     struct conn *c = pick(p);
     if (c)
         return c;
+    if (p->n_conns == 0 && node_now_ms(n) < p->down_until_ms) {
+        *status = 503;
+        *reason = "Next hop down (recent connect failures)";
+        return NULL;
+    }
     if (p->n_addrs && node_now_ms(n) < p->addrs_expire_ms) {
         c = open_one(p);
         if (c)
@@ -178,6 +184,7 @@ struct conn *conn_pool_acquire(struct node *n, enum conn_side side, const char *
 
 void conn_pool_conn_up(struct conn_pool *p, struct conn *c)
 {
+    p->down_until_ms = 0;
     conn_set_idle_timeout(c);
 }
 
@@ -190,8 +197,15 @@ void conn_pool_conn_gone(struct conn_pool *p, struct conn *c, bool was_open)
         }
     if (!was_open && p->n_addrs) {
         p->addr_idx++; /* the next attempt tries the next address of the name */
-        if (p->addr_idx >= p->n_addrs)
+        if (p->addr_idx >= p->n_addrs) {
             p->addrs_expire_ms = 0; /* all tried: resolve again next time */
+            p->addr_idx = 0;
+            p->down_until_ms = node_now_ms(p->node) + POOL_DOWN_MS;
+            LOG_WARN("pool", "%s:%u unreachable on every address: marked down for %d ms",
+                     p->host, p->port, POOL_DOWN_MS);
+        }
+    } else if (was_open) {
+        p->down_until_ms = 0;
     }
     c->pool = NULL;
 }

@@ -33,6 +33,9 @@ struct conn_pool {
     struct sockaddr_storage addrs[POOL_MAX_ADDRS];
     int n_addrs, addr_idx;
     uint64_t addrs_expire_ms;
+    /* every address refused or timed out: fail fast until then (next hops
+     * fail over at once instead of waiting on a dead one per request) */
+    uint64_t down_until_ms;
     /* transactions waiting for the address (ids) */
     uint64_t *waiters;
     int n_waiters, cap_waiters;

@@ -170,6 +170,13 @@ static void fail_or_failover(struct txn *t, int status, const char *reason)
         send_current(t, NULL);
         return;
     }
+    /* a partner edge we cannot reach: 504, as Lync answers ("failed to
+     * connect to a peer server"); a 503 would tell the front end that this
+     * node is unavailable (RFC 3261 21.5.4) */
+    if (status == 503 && t->targets[t->target_idx].side == SIDE_EXTERNAL) {
+        status = 504;
+        reason = "Server Time-out (cannot reach the partner's edge)";
+    }
     txn_reply(t, status, reason);
 }
 
@@ -363,10 +370,7 @@ void proxy_pool_failed(struct node *n, uint64_t txn_id, int status, const char *
         txn_free(t);
         return;
     }
-    if (t->targets[t->target_idx].side == SIDE_EXTERNAL && status == 503)
-        fail_or_failover(t, 504, "Server Time-out (cannot resolve the partner's edge)");
-    else
-        fail_or_failover(t, status, reason);
+    fail_or_failover(t, status, reason);
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -540,8 +544,10 @@ static void handle_response(struct node *n, struct conn *c, const struct sip_msg
         return;
     }
     if (t->state == TXN_DONE) {
-        if (st >= 200 && st < 300 && t->final_up >= 200 && t->final_up < 300)
-            forward_response(n, t, m, c->side); /* 2xx retransmission */
+        /* every 2xx to an INVITE goes up, even after a 487 or our 408
+         * (RFC 3261 16.7 step 5): the caller must see the dialog to end it */
+        if (st >= 200 && st < 300 && t->method == SIP_M_INVITE)
+            forward_response(n, t, m, c->side);
         else if (t->method == SIP_M_INVITE && st >= 300)
             ack_non2xx(n, t, m, c); /* late (after our 408): still ours to ACK */
         return;
@@ -673,13 +679,7 @@ void proxy_conn_closed(struct node *n, struct conn *c)
         txn_detach_out(t);
         if (t->final_up || t->state == TXN_DONE)
             continue;
-        /* a partner edge we cannot reach: 504, as Lync answers ("failed to
-         * connect to a peer server"); 503 would tell the front end that this
-         * node is unavailable (RFC 3261 21.5.4) */
-        if (t->targets[t->target_idx].side == SIDE_EXTERNAL)
-            fail_or_failover(t, 504, "Server Time-out (cannot reach the partner's edge)");
-        else
-            fail_or_failover(t, 503, "Service Unavailable (internal next hop unreachable)");
+        fail_or_failover(t, 503, "Service Unavailable (internal next hop unreachable)");
     }
 }
 

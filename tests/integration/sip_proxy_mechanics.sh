@@ -197,6 +197,11 @@ PY
 ep_wait uas_alive 10 >/dev/null
 assert_sipp uas_alive 3 0
 assert_log "$NLOG" 'MESSAGE to 127\.0\.7\.12:5070 failed \(503 .*\): failing over to 127\.0\.7\.13:5070' "failover logged"
+# a hop refusing connections is marked down for 2 s: later requests fail over
+# at once instead of trying it again each time
+assert_log "$NLOG" '127\.0\.7\.12:5070 unreachable on every address: marked down' "dead hop marked down"
+assert_log "$NLOG" 'failed \(503 Next hop down' "requests skip the hop while it is down"
+sleep 2.2 # until the mark expires: the next case brings that hop back
 
 # the first next hop answers 503: the request is retried on the second
 sipp_spawn uas_503 uas_503.xml -t t1 -i 127.0.7.12 -p 5070 -m 1

@@ -179,6 +179,17 @@ static void read_cb(struct bufferevent *bev, void *arg)
         const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)look);
         if (!p)
             break;
+        /* a SIP message starts with a token (method) or "SIP/2.0", keepalives
+         * with CR/LF: anything else is junk, refused at its first byte
+         * instead of holding the connection until the idle timeout */
+        unsigned char b0 = (unsigned char)p[0];
+        if (!(b0 == '\r' || b0 == '\n' || (b0 >= 'A' && b0 <= 'Z') || (b0 >= 'a' && b0 <= 'z'))) {
+            n->stats.parse_errors++;
+            LOG_INFO("sip", "junk from %s %s (first byte 0x%02x): connection closed",
+                     side_name(c->side), c->peer_str, b0);
+            conn_close(c, "junk instead of SIP");
+            break;
+        }
         size_t ka = 0;
         ssize_t mlen = sip_frame(p, look, max, &ka);
         if (ka) {
@@ -287,6 +298,9 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
             const char *reason = ssl ? tls_verify_reason(ssl) : NULL;
             if (reason && strcmp(reason, "ok") == 0)
                 reason = NULL;
+            /* plaintext (SIP over TCP, HTTP) at the TLS port is not a certificate problem */
+            if (strstr(ebuf, "wrong version number") || strstr(ebuf, "http request"))
+                reason = "not TLS: the client spoke plaintext to the TLS port";
             n->stats.tls_failures++;
             LOG_INFO("tls", "%s TLS handshake %s %s%s%s failed: %s%s%s; connection closed",
                      side_name(c->side), c->outbound ? "to" : "from", c->peer_str,

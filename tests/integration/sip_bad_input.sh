@@ -202,9 +202,10 @@ PY
 logged_once 'edge-node info sip: malformed request from internal 127\.0\.7\.21:[0-9]+: Bad Request \(too many headers\); answered 400'
 good_traffic "$CASE"
 
-# 6. Garbage: binary junk with bare LFs, junk with no line end at all (closed
-#    once max_message_size is reached), plaintext junk at the TLS port (the
-#    handshake fails), junk inside an established TLS connection.
+# 6. Garbage: binary junk with bare LFs, junk with no line end at all (both
+#    closed at the first byte: no SIP message starts that way), plaintext junk
+#    at the TLS port (the handshake fails: "not TLS"), junk inside an
+#    established TLS connection.
 case_begin "garbage bytes"
 ep_py garbage <<'PY' || fail "$CASE: $EP_PY_MSG"
 import socket
@@ -227,10 +228,11 @@ c.send(junk)
 c.wait_closed(2.0)
 ok("junk inside TLS: closed")
 PY
-logged_once 'edge-node info sip: cannot frame the stream from internal 127\.0\.7\.21:[0-9]+ \(malformed line\): nothing answerable; connection closed'
-logged_once 'edge-node info sip: cannot frame the stream from internal 127\.0\.7\.21:[0-9]+ \(message too large\): nothing answerable; connection closed'
-logged_once 'edge-node info tls: external TLS handshake from 127\.0\.7\.22:[0-9]+ failed'
-logged_once 'edge-node info sip: cannot frame the stream from external 127\.0\.7\.22:[0-9]+ \(malformed line\): nothing answerable; connection closed'
+# junk is refused at its first byte (a SIP message starts with a letter)
+logged_once 'edge-node info sip: junk from internal 127\.0\.7\.21:[0-9]+ \(first byte 0x0b\): connection closed'
+logged_once 'edge-node info sip: junk from internal 127\.0\.7\.21:[0-9]+ \(first byte 0xff\): connection closed'
+logged_once 'edge-node info tls: external TLS handshake from 127\.0\.7\.22:[0-9]+ failed: not TLS'
+logged_once 'edge-node info sip: junk from external 127\.0\.7\.22:[0-9]+ \(first byte 0x0b\): connection closed'
 good_traffic "$CASE"
 
 # 7. A mandatory header missing (no Call-ID): a response could not be matched

@@ -39,8 +39,9 @@ static int check_policy_name(struct ctl *c, const char *v)
         return ctl_usage(c, "policy name '%s' must be 1..%d characters", v, NAME_MAX_LEN);
     for (const unsigned char *s = (const unsigned char *)v; *s; s++)
         if (*s <= ' ' || *s == 0x7f || *s == '"' || *s == '\\')
-            return ctl_usage(c, "policy name '%s' may not contain blanks, quotes or control "
-                                "characters",
+            return ctl_usage(c,
+                             "policy name '%s' may not contain blanks, quotes or control "
+                             "characters",
                              v);
     return 0;
 }
@@ -65,8 +66,9 @@ int ctl_cmd_access_policy(struct ctl *c, const struct ctl_args *a)
     if (check_policy_name(c, e.ap.name))
         return CTL_USAGE;
     if (strcmp(e.verb, "set") == 0 &&
-        (onoff(c, a, "federation", &e.ap.federation) || onoff(c, a, "public-im", &e.ap.public_cloud) ||
-         onoff(c, a, "xmpp", &e.ap.xmpp) || onoff(c, a, "outside", &e.ap.outside)))
+        (onoff(c, a, "federation", &e.ap.federation) ||
+         onoff(c, a, "public-im", &e.ap.public_cloud) || onoff(c, a, "xmpp", &e.ap.xmpp) ||
+         onoff(c, a, "outside", &e.ap.outside)))
         return CTL_USAGE;
     struct ctl_edit_result res;
     if (ctl_policy_edit(c, apply, &e, &res))

@@ -25,10 +25,13 @@ const struct ctl_optdef ctl_global_opts[] = {
     {"cert", 0, OPT_VALUE, "FILE", "client certificate for TLS to Redis"},
     {"key", 0, OPT_VALUE, "FILE", "its private key"},
     {"db", 0, OPT_VALUE, "N", "Redis database (default 0)"},
-    {"pool", 0, OPT_VALUE, "NAME", "the pool's name in its keys ep:NAME:... (default " CTL_DEFAULT_POOL ")"},
-    {"config", 'c', OPT_VALUE, "FILE", "take the options above from a node configuration's redis group"},
+    {"pool", 0, OPT_VALUE, "NAME",
+     "the pool's name in its keys ep:NAME:... (default " CTL_DEFAULT_POOL ")"},
+    {"config", 'c', OPT_VALUE, "FILE",
+     "take the options above from a node configuration's redis group"},
     {"json", 0, OPT_FLAG, NULL, "one JSON document on stdout, for scripts"},
-    {"timeout", 0, OPT_VALUE, "SECONDS", "give up on Redis (and each diagnose step) after this (default 5)"},
+    {"timeout", 0, OPT_VALUE, "SECONDS",
+     "give up on Redis (and each diagnose step) after this (default 5)"},
     {NULL, 0, 0, NULL, NULL},
 };
 
@@ -70,8 +73,10 @@ static int set_global(struct ctl *c, const struct ctl_optdef *d, const char *v)
         o->key = v;
     else if (strcmp(n, "pool") == 0) {
         if (!*v || strpbrk(v, ": \t*?[]"))
-            return ctl_usage(c, "--pool '%s': a pool name is not empty and has no ':', blanks or "
-                                "glob characters", v);
+            return ctl_usage(c,
+                             "--pool '%s': a pool name is not empty and has no ':', blanks or "
+                             "glob characters",
+                             v);
         o->pool = v;
     } else if (strcmp(n, "config") == 0)
         o->config = v;
@@ -185,7 +190,10 @@ const char *ctl_arg(const struct ctl_args *a, const char *name)
     return k < 0 ? NULL : a->val[k];
 }
 
-bool ctl_flag(const struct ctl_args *a, const char *name) { return ctl_arg(a, name) != NULL; }
+bool ctl_flag(const struct ctl_args *a, const char *name)
+{
+    return ctl_arg(a, name) != NULL;
+}
 
 const char *const *ctl_arg_list(const struct ctl_args *a, const char *name, int *n)
 {
@@ -196,7 +204,8 @@ const char *const *ctl_arg_list(const struct ctl_args *a, const char *name, int 
 
 int ctl_parse_bool(const char *s)
 {
-    static const char *const yes[] = {"on", "true", "yes", "1"}, *const no[] = {"off", "false", "no", "0"};
+    static const char *const yes[] = {"on", "true", "yes", "1"}, *const no[] = {"off", "false",
+                                                                                "no", "0"};
     for (size_t i = 0; i < 4; i++) {
         if (strcasecmp(s, yes[i]) == 0)
             return 1;

@@ -75,8 +75,9 @@ static int from_file(struct ctl *c)
     const config_setting_t *r = config_lookup(&cfg, "redis");
     if (r && config_setting_is_group(r)) {
         static const char *const addr[] = {"addr", NULL}, *const master[] = {"master_name", NULL},
-                                 *const user[] = {"username", NULL}, *const pw[] = {"password", NULL},
-                                 *const ca[] = {"tls_ca", NULL}, *const cert[] = {"tls_cert", NULL},
+                                 *const user[] = {"username", NULL},
+                                 *const pw[] = {"password", NULL}, *const ca[] = {"tls_ca", NULL},
+                                 *const cert[] = {"tls_cert", NULL},
                                  *const key[] = {"tls_key", NULL}, *const pool[] = {"pool", NULL},
                                  *const tname[] = {"tls_server_name", NULL};
         if (!o->redis_addr && !o->sentinels) {

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "edgectl/edgectl.h"
+#include "log.h"
 #include "redis.h"
 
 static redisReply *reply_copy(const redisReply *r)
@@ -115,11 +116,19 @@ int ctl_redis_open(struct ctl *c)
         .backoff_max_ms = 500,
     };
     char err[256] = "";
+    /* While connecting, the client's own warnings say why Redis cannot be
+     * reached (refused, AUTH, certificate); once up, only errors. */
+    enum log_level level = log_get_level();
+    log_set_level(LOG_LVL_WARN);
     c->redis = redis_new(c->base, &o, on_state, c, err, sizeof err);
-    if (!c->redis)
+    if (!c->redis) {
+        log_set_level(level);
         return ctl_fail(c, "Redis at %s: %s", ctl_redis_addr(c), err[0] ? err : "cannot start");
+    }
     /* on_state may already have run: the flag is checked first. */
-    if (!ctl_loop_run(c, is_up, c, c->deadline_ms)) {
+    bool up = c->redis && ctl_loop_run(c, is_up, c, c->deadline_ms);
+    log_set_level(level);
+    if (!up) {
         const char *where = c->o.sentinels ? "through the sentinels" : "at";
         int rc = ctl_fail(c, "cannot reach Redis %s %s (gave up after %.1f s)", where,
                           ctl_redis_addr(c), c->o.timeout_ms / 1000.0);

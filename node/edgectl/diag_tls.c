@@ -152,8 +152,8 @@ void diag_tls_probe(struct ctl *c, SSL_CTX *ctx, bool no_cert, const struct sock
     }
     bufferevent_setcb(bev, on_read, NULL, on_event, &run);
     bufferevent_enable(bev, EV_READ);
-    socklen_t len = sa->ss_family == AF_INET ? sizeof(struct sockaddr_in)
-                                             : sizeof(struct sockaddr_in6);
+    socklen_t len =
+        sa->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     uint64_t deadline = ctl_mono_ms() + (uint64_t)timeout_ms;
     if (bufferevent_socket_connect(bev, (const struct sockaddr *)sa, (int)len) < 0) {
         snprintf(p->error, sizeof p->error, "connect: %s",

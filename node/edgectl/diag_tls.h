@@ -15,22 +15,22 @@ struct ctl;
 #define PROBE_NAMES 16
 
 struct tls_probe {
-    char addr[80];           /* "127.0.0.1:5061", "[::1]:5061" */
-    bool connected;          /* TCP and the TLS handshake completed */
-    char error[300];         /* why not, or why the peer dropped us after it */
-    bool peer_refused;       /* an alert / close right after the handshake (our cert?) */
+    char addr[80];     /* "127.0.0.1:5061", "[::1]:5061" */
+    bool connected;    /* TCP and the TLS handshake completed */
+    char error[300];   /* why not, or why the peer dropped us after it */
+    bool peer_refused; /* an alert / close right after the handshake (our cert?) */
     char protocol[16], cipher[64];
     bool have_cert;
     char subject[256], issuer[256];
     char names[PROBE_NAMES][256]; /* tls_peer_names(): SAN dNSNames, else the CN */
     int n_names;
-    bool name_match;        /* a name equals the expected host (RFC 5922: no wildcards) */
-    bool chain_ok;          /* verified against the CA bundle (and CRLs) */
-    char chain[160];        /* "ok" or the reason */
+    bool name_match;               /* a name equals the expected host (RFC 5922: no wildcards) */
+    bool chain_ok;                 /* verified against the CA bundle (and CRLs) */
+    char chain[160];               /* "ok" or the reason */
     bool server_auth, client_auth; /* EKUs */
-    char not_after[32];     /* "2036-11-22T10:00:00Z" */
-    long days_left;         /* negative: expired */
-    bool ok;                /* everything above as federation needs it */
+    char not_after[32];            /* "2036-11-22T10:00:00Z" */
+    long days_left;                /* negative: expired */
+    bool ok;                       /* everything above as federation needs it */
 };
 
 /* Connect to sa, handshake with ctx naming host (SNI), and fill p. Waits at

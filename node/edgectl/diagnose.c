@@ -162,8 +162,9 @@ static void judge_policy(struct diag *d, struct ctl *c)
             PROBLEM(d, "policy: federation is off (edgectl policy set-access-edge "
                        "allow_federated_users true)");
         else if (strcmp(x->reason ? x->reason : "", "Domain is not allowed") == 0)
-            PROBLEM(d, "policy: %s is not allowed and partner discovery is off (edgectl allowed "
-                       "add %s)",
+            PROBLEM(d,
+                    "policy: %s is not allowed and partner discovery is off (edgectl allowed "
+                    "add %s)",
                     d->domain, d->domain);
         else
             PROBLEM(d, "policy: %s", x->reason ? x->reason : "denied");
@@ -209,15 +210,17 @@ static void probe_edge(struct ctl *c, struct resolver *r, SSL_CTX *ctx, bool no_
         else if (!p->have_cert)
             snprintf(why, sizeof why, "no certificate presented");
         else if (!p->name_match)
-            snprintf(why, sizeof why, "the certificate names %s%s, not %s (wrong principal; "
-                                      "RFC 5922: exact names, no wildcards)",
+            snprintf(why, sizeof why,
+                     "the certificate names %s%s, not %s (wrong principal; "
+                     "RFC 5922: exact names, no wildcards)",
                      p->n_names ? p->names[0] : "nothing usable", p->n_names > 1 ? " ..." : "",
                      e->host);
         else if (!p->chain_ok)
             snprintf(why, sizeof why, "certificate not trusted: %s", p->chain);
         else
-            snprintf(why, sizeof why, "the certificate lacks the %s EKU (an edge needs "
-                                      "serverAuth and clientAuth)",
+            snprintf(why, sizeof why,
+                     "the certificate lacks the %s EKU (an edge needs "
+                     "serverAuth and clientAuth)",
                      !p->server_auth ? "serverAuth" : "clientAuth");
         problem(d->edge_issues, &d->n_edge_issues, "%s at %s: %s", e->host, p->addr, why);
     }
@@ -443,9 +446,8 @@ int ctl_cmd_diagnose(struct ctl *c, const struct ctl_args *a)
         rc = ctl_fail(c, "TLS: %s", err);
         goto out;
     }
-    struct resolver_opts ro = {.servers = dns,
-                               .timeout_ms = c->o.timeout_ms < 2000 ? c->o.timeout_ms : 2000,
-                               .tries = 2};
+    struct resolver_opts ro = {
+        .servers = dns, .timeout_ms = c->o.timeout_ms < 2000 ? c->o.timeout_ms : 2000, .tries = 2};
     if (!(r = resolver_new(c->base, &ro, err, sizeof err))) {
         rc = ctl_fail(c, "DNS: %s", err);
         goto out;

@@ -53,7 +53,7 @@ int ctl_cmd_domain(struct ctl *c, const struct ctl_args *a)
     if (ctl_policy_edit(c, apply, &d, &res))
         return CTL_FAIL;
     char what[600];
-    snprintf(what, sizeof what, "%s %s %s%s%s", g, c->cmd->verb, d.domain, d.edge[0] ? " edge " : "",
-             d.edge);
+    snprintf(what, sizeof what, "%s %s %s%s%s", g, c->cmd->verb, d.domain,
+             d.edge[0] ? " edge " : "", d.edge);
     return ctl_report_edit(c, what, &res);
 }

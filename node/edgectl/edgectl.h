@@ -66,7 +66,7 @@ struct ctl_args {
     const char *pos[CTL_MAX_POS];
     int npos;
     const struct ctl_optdef *defs; /* the command's table, {NULL}-terminated */
-    const char *val[CTL_MAX_OPTS];  /* OPT_VALUE: the value; OPT_FLAG: "1" when given */
+    const char *val[CTL_MAX_OPTS]; /* OPT_VALUE: the value; OPT_FLAG: "1" when given */
     const char *list[CTL_MAX_OPTS][CTL_MAX_LIST];
     int nlist[CTL_MAX_OPTS];
 };
@@ -86,14 +86,14 @@ struct ctl {
     struct ctl_opts o;
     const struct ctl_cmd *cmd; /* the command being run (for usage lines) */
     struct event_base *base;
-    struct redis *redis;      /* NULL until ctl_redis_open */
+    struct redis *redis; /* NULL until ctl_redis_open */
     bool redis_up;
-    uint64_t deadline_ms;     /* monotonic: the Redis work must be done by then */
-    struct jw out;            /* JSON writer on stdout when o.json */
-    bool json_done;           /* a command printed its JSON document */
-    bool quiet;               /* ctl_fail only keeps its message in last_err */
+    uint64_t deadline_ms; /* monotonic: the Redis work must be done by then */
+    struct jw out;        /* JSON writer on stdout when o.json */
+    bool json_done;       /* a command printed its JSON document */
+    bool quiet;           /* ctl_fail only keeps its message in last_err */
     char last_err[512];
-    char *own_strs[16];       /* strings read from -c FILE, freed at exit */
+    char *own_strs[16]; /* strings read from -c FILE, freed at exit */
     int n_own;
 };
 

@@ -27,7 +27,10 @@ bool ctl_loop_run(struct ctl *c, bool (*cond)(void *), void *arg, uint64_t deadl
     return cond(arg);
 }
 
-static bool flag_set(void *arg) { return *(const bool *)arg; }
+static bool flag_set(void *arg)
+{
+    return *(const bool *)arg;
+}
 
 bool ctl_loop_until(struct ctl *c, const bool *done, uint64_t deadline_ms)
 {

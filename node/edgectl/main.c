@@ -30,7 +30,8 @@ static const struct ctl_optdef o_seed[] = {
     {"force", 0, OPT_FLAG, NULL, "replace the pool's policy if it has one"},
     {NULL, 0, 0, NULL, NULL}};
 static const struct ctl_optdef o_allowed[] = {
-    {"edge", 0, OPT_VALUE, "FQDN", "the partner's edge (direct federation: its certificate must name it)"},
+    {"edge", 0, OPT_VALUE, "FQDN",
+     "the partner's edge (direct federation: its certificate must name it)"},
     {"comment", 0, OPT_VALUE, "TEXT", "a note for operators"},
     {NULL, 0, 0, NULL, NULL}};
 static const struct ctl_optdef o_comment[] = {
@@ -41,7 +42,8 @@ static const struct ctl_optdef o_provider[] = {
     {"verification", 0, OPT_VALUE, "LEVEL",
      "use_source_verification (default), always_verifiable or always_unverifiable"},
     {"disabled", 0, OPT_FLAG, NULL, "add it disabled"},
-    {"domain", 0, OPT_LIST, "DOMAIN", "a domain it hosts (repeatable); none: any not listed elsewhere"},
+    {"domain", 0, OPT_LIST, "DOMAIN",
+     "a domain it hosts (repeatable); none: any not listed elsewhere"},
     {NULL, 0, 0, NULL, NULL}};
 static const struct ctl_optdef o_xmpp[] = {
     {"edge", 0, OPT_VALUE, "FQDN", "connect here instead of resolving _xmpp-server SRV"},
@@ -63,10 +65,12 @@ static const struct ctl_optdef o_sessions[] = {
     {"counts", 0, OPT_FLAG, NULL, "counts per partner only, no list"},
     {NULL, 0, 0, NULL, NULL}};
 static const struct ctl_optdef o_diagnose[] = {
-    {"dns", 0, OPT_VALUE, "IP:PORT", "DNS server to ask (default: -c FILE's dns.servers, else resolv.conf)"},
+    {"dns", 0, OPT_VALUE, "IP:PORT",
+     "DNS server to ask (default: -c FILE's dns.servers, else resolv.conf)"},
     {"cert", 0, OPT_VALUE, "FILE", "our certificate to present (default: -c FILE's tls.cert)"},
     {"key", 0, OPT_VALUE, "FILE", "its private key"},
-    {"ca", 0, OPT_VALUE, "FILE", "CA bundle judging the partner (default: -c FILE's tls.ca, else the system's)"},
+    {"ca", 0, OPT_VALUE, "FILE",
+     "CA bundle judging the partner (default: -c FILE's tls.ca, else the system's)"},
     {"port", 0, OPT_VALUE, "N", "port of a configured edge FQDN (default 5061)"},
     {NULL, 0, 0, NULL, NULL}};
 
@@ -90,8 +94,9 @@ static const struct ctl_cmd commands[] = {
                  " [--edge FQDN] [--comment TEXT]"),
     DOMAIN_VERBS("blocked", "blocked domain (New-CsBlockedDomain)", o_comment, " [--comment TEXT]"),
     DOMAIN_VERBS("internal-domain", "internal domain (one of ours)", o_none, ""),
-    {"provider", "add", "NAME --fqdn FQDN --type hosting|public [--verification LEVEL] "
-                        "[--disabled] [--domain DOMAIN]...",
+    {"provider", "add",
+     "NAME --fqdn FQDN --type hosting|public [--verification LEVEL] "
+     "[--disabled] [--domain DOMAIN]...",
      "add a hosting or public IM provider (New-CsHostingProvider, New-CsPublicProvider)",
      o_provider, 1, 1, ctl_cmd_provider},
     {"provider", "remove", "NAME", "remove a provider", o_none, 1, 1, ctl_cmd_provider},
@@ -99,13 +104,15 @@ static const struct ctl_cmd commands[] = {
     {"provider", "disable", "NAME", "disable a provider (kept, not federated with)", o_none, 1, 1,
      ctl_cmd_provider},
     {"provider", "list", "", "list the providers", o_none, 0, 0, ctl_cmd_list},
-    {"xmpp", "add", "DOMAIN [--edge FQDN] [--type TYPE] [--tls NEG] [--sasl NEG] [--dialback NEG] "
-                    "[--comment TEXT]",
+    {"xmpp", "add",
+     "DOMAIN [--edge FQDN] [--type TYPE] [--tls NEG] [--sasl NEG] [--dialback NEG] "
+     "[--comment TEXT]",
      "add an XMPP partner (New-CsXmppAllowedPartner)", o_xmpp, 1, 1, ctl_cmd_xmpp},
     {"xmpp", "remove", "DOMAIN", "remove an XMPP partner", o_none, 1, 1, ctl_cmd_xmpp},
     {"xmpp", "list", "", "list the XMPP partners", o_none, 0, 0, ctl_cmd_list},
-    {"access-policy", "set", "NAME [--federation on|off] [--public-im on|off] [--xmpp on|off] "
-                             "[--outside on|off]",
+    {"access-policy", "set",
+     "NAME [--federation on|off] [--public-im on|off] [--xmpp on|off] "
+     "[--outside on|off]",
      "create or change an external access policy (New-/Set-CsExternalAccessPolicy); "
      "\"global\" applies to every user without a grant",
      o_access, 1, 1, ctl_cmd_access_policy},
@@ -114,10 +121,10 @@ static const struct ctl_cmd commands[] = {
      ctl_cmd_access_policy},
     {"access-policy", "list", "", "list the external access policies", o_none, 0, 0, ctl_cmd_list},
     {"user", "grant", "USER POLICY",
-     "give an internal user an external access policy (Grant-CsExternalAccessPolicy)", o_none, 2,
-     2, ctl_cmd_user},
-    {"user", "revoke", "USER", "take a user's grant away: the global policy applies", o_none, 1,
-     1, ctl_cmd_user},
+     "give an internal user an external access policy (Grant-CsExternalAccessPolicy)", o_none, 2, 2,
+     ctl_cmd_user},
+    {"user", "revoke", "USER", "take a user's grant away: the global policy applies", o_none, 1, 1,
+     ctl_cmd_user},
     {"user", "list", "", "list the users' grants", o_none, 0, 0, ctl_cmd_list},
     {"pool", "status", "",
      "every node: liveness, age, addresses, version, load, drain, the policy version it runs",
@@ -126,8 +133,8 @@ static const struct ctl_cmd commands[] = {
      o_none, 1, 1, ctl_cmd_node_drain},
     {"node", "undrain", "ID", "take a node out of drain mode", o_none, 1, 1, ctl_cmd_node_drain},
     {"sessions", NULL, "[--partner DOMAIN] [--node ID] [--counts]",
-     "the pool's dialogs and subscriptions: counts per partner domain, and the list", o_sessions,
-     0, 0, ctl_cmd_sessions},
+     "the pool's dialogs and subscriptions: counts per partner domain, and the list", o_sessions, 0,
+     0, ctl_cmd_sessions},
     {"watch-list", NULL, "",
      "discovered partners flagged for throttling (over their rate or contacts cap)", o_none, 0, 0,
      ctl_cmd_watch_list},
@@ -139,7 +146,6 @@ static const struct ctl_cmd commands[] = {
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 /* ---- messages ---- */
-
 
 static void json_error(struct ctl *c, const char *msg, int code)
 {
@@ -170,8 +176,8 @@ int ctl_fail(struct ctl *c, const char *fmt, ...)
 
 static void usage_line(FILE *f, const struct ctl_cmd *k)
 {
-    fprintf(f, "edgectl [OPTIONS] %s%s%s%s%s\n", k->group, k->verb ? " " : "", k->verb ? k->verb : "",
-            k->args[0] ? " " : "", k->args);
+    fprintf(f, "edgectl [OPTIONS] %s%s%s%s%s\n", k->group, k->verb ? " " : "",
+            k->verb ? k->verb : "", k->args[0] ? " " : "", k->args);
 }
 
 int ctl_usage(struct ctl *c, const char *fmt, ...)

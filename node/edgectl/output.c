@@ -73,10 +73,22 @@ static void close_(struct jw *w, char ch)
         fputc('\n', w->f);
 }
 
-void jw_obj(struct jw *w, const char *key) { open_(w, key, '{'); }
-void jw_end_obj(struct jw *w) { close_(w, '}'); }
-void jw_arr(struct jw *w, const char *key) { open_(w, key, '['); }
-void jw_end_arr(struct jw *w) { close_(w, ']'); }
+void jw_obj(struct jw *w, const char *key)
+{
+    open_(w, key, '{');
+}
+void jw_end_obj(struct jw *w)
+{
+    close_(w, '}');
+}
+void jw_arr(struct jw *w, const char *key)
+{
+    open_(w, key, '[');
+}
+void jw_end_arr(struct jw *w)
+{
+    close_(w, ']');
+}
 
 void jw_strn(struct jw *w, const char *key, const char *v, size_t len)
 {

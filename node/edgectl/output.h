@@ -20,10 +20,10 @@ struct jw {
 };
 
 void jw_init(struct jw *w, FILE *f);
-void jw_obj(struct jw *w, const char *key); /* { */
-void jw_end_obj(struct jw *w);              /* } (and a newline at the top level) */
-void jw_arr(struct jw *w, const char *key); /* [ */
-void jw_end_arr(struct jw *w);              /* ] */
+void jw_obj(struct jw *w, const char *key);                /* { */
+void jw_end_obj(struct jw *w);                             /* } (and a newline at the top level) */
+void jw_arr(struct jw *w, const char *key);                /* [ */
+void jw_end_arr(struct jw *w);                             /* ] */
 void jw_str(struct jw *w, const char *key, const char *v); /* NULL v writes null */
 void jw_strn(struct jw *w, const char *key, const char *v, size_t len);
 void jw_int(struct jw *w, const char *key, long long v);

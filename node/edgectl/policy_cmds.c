@@ -19,7 +19,8 @@ static const struct policy_setting_def *setting_by_name(const char *name)
     size_t n;
     const struct policy_setting_def *d = policy_setting_defs(&n);
     for (size_t i = 0; i < n; i++)
-        if (strcasecmp(d[i].name, name) == 0 || (d[i].lync_name && strcasecmp(d[i].lync_name, name) == 0))
+        if (strcasecmp(d[i].name, name) == 0 ||
+            (d[i].lync_name && strcasecmp(d[i].lync_name, name) == 0))
             return &d[i];
     return NULL;
 }
@@ -43,8 +44,8 @@ static int settings_apply(struct ptext *t, const struct ctl_policy_cur *cur, voi
 /* A value for d, checked as the policy loader will (type and range), and
  * its canonical spelling into norm ("on" -> "true", "AlwaysVerifiable" ->
  * "always_verifiable", an FQDN lower-cased, "" to unset one). */
-static int check_value(struct ctl *c, const struct policy_setting_def *d, const char *v,
-                       char *norm, size_t len)
+static int check_value(struct ctl *c, const struct policy_setting_def *d, const char *v, char *norm,
+                       size_t len)
 {
     switch (d->type) {
     case PKEY_BOOL:
@@ -63,7 +64,8 @@ static int check_value(struct ctl *c, const struct policy_setting_def *d, const 
     case PKEY_ROUTING:
         if (ctl_check_enum(c, d->name, v, policy_routing_parse, "dns_srv, default_route"))
             return CTL_USAGE;
-        snprintf(norm, len, "%s", policy_routing_name((enum policy_routing)policy_routing_parse(v)));
+        snprintf(norm, len, "%s",
+                 policy_routing_name((enum policy_routing)policy_routing_parse(v)));
         break;
     case PKEY_VERIFICATION:
         if (ctl_check_enum(c, d->name, v, policy_verification_parse, CTL_VERIFICATION_CHOICES))
@@ -91,8 +93,9 @@ int ctl_cmd_set_access_edge(struct ctl *c, const struct ctl_args *a)
     for (int i = 0; i + 1 < a->npos; i += 2) {
         const struct policy_setting_def *d = setting_by_name(a->pos[i]);
         if (!d)
-            return ctl_usage(c, "unknown access-edge setting '%s' (see `edgectl policy "
-                                "set-access-edge --help`)",
+            return ctl_usage(c,
+                             "unknown access-edge setting '%s' (see `edgectl policy "
+                             "set-access-edge --help`)",
                              a->pos[i]);
         norm[e.n][0] = '\0';
         if (check_value(c, d, a->pos[i + 1], norm[e.n], sizeof norm[e.n]))

@@ -221,8 +221,7 @@ int pop_access_set(struct ptext *t, const struct pop_access *a, char *err, size_
             continue;
         int cur = 0; /* absent: false, Lync's default */
         config_setting_lookup_bool(g, access_keys[k], &cur);
-        if ((cur != 0) != (flags[k] != 0) ||
-            !config_setting_get_member(g, access_keys[k])) {
+        if ((cur != 0) != (flags[k] != 0) || !config_setting_get_member(g, access_keys[k])) {
             if (ptext_set_bool(g, access_keys[k], flags[k] != 0) < 0)
                 return oom(err, errlen);
             changed = changed || (cur != 0) != (flags[k] != 0);
@@ -248,8 +247,7 @@ int pop_access_remove(struct ptext *t, const char *name, char *err, size_t errle
     return 0;
 }
 
-int pop_user_grant(struct ptext *t, const char *user, const char *policy, char *err,
-                   size_t errlen)
+int pop_user_grant(struct ptext *t, const char *user, const char *policy, char *err, size_t errlen)
 {
     config_setting_t *l = section(t, PSEC_USERS, true, err, errlen);
     if (!l)
@@ -309,8 +307,9 @@ int pop_setting_set(struct ptext *t, const struct policy_setting_def *d, const c
                            policy_routing_name((enum policy_routing)policy_routing_parse(value)));
         break;
     case PKEY_VERIFICATION:
-        rc = ptext_set_str(g, d->name, policy_verification_name((enum policy_verification)
-                                                                    policy_verification_parse(value)));
+        rc = ptext_set_str(
+            g, d->name,
+            policy_verification_name((enum policy_verification)policy_verification_parse(value)));
         break;
     case PKEY_FQDN:
         if (!*value || strcasecmp(value, "none") == 0)

@@ -65,8 +65,7 @@ int pop_access_remove(struct ptext *t, const char *name, char *err, size_t errle
 
 /* Grant-CsExternalAccessPolicy: user "alice@contoso.test" (a leading "sip:"
  * dropped by the caller), replacing an earlier grant. */
-int pop_user_grant(struct ptext *t, const char *user, const char *policy, char *err,
-                   size_t errlen);
+int pop_user_grant(struct ptext *t, const char *user, const char *policy, char *err, size_t errlen);
 int pop_user_revoke(struct ptext *t, const char *user, char *err, size_t errlen);
 
 /* Set-CsAccessEdgeConfiguration KEY VALUE: value already checked against

@@ -14,13 +14,12 @@
 #include "federation/policy.h"
 
 static const char *const section_keys[SEC_COUNT] = {
-    "access_edge",   "internal_domains",         "allowed_domains", "blocked_domains",
-    "providers",     "xmpp_partners",            "external_access_policies",
-    "user_policies",
+    "access_edge", "internal_domains", "allowed_domains",          "blocked_domains",
+    "providers",   "xmpp_partners",    "external_access_policies", "user_policies",
 };
 static const char *const section_titles[SEC_COUNT] = {
-    "access edge settings", "internal domains",         "allowed domains",
-    "blocked domains",      "providers",                "XMPP partners",
+    "access edge settings",     "internal domains", "allowed domains",
+    "blocked domains",          "providers",        "XMPP partners",
     "external access policies", "user grants",
 };
 
@@ -258,8 +257,8 @@ static void show_users(struct ctl *c, const struct policy *p)
 void ctl_show_section(struct ctl *c, const struct policy *p, enum ctl_section s)
 {
     static void (*const fns[SEC_COUNT])(struct ctl *, const struct policy *) = {
-        show_settings, show_internal, show_allowed, show_blocked,
-        show_providers, show_xmpp, show_access, show_users,
+        show_settings,  show_internal, show_allowed, show_blocked,
+        show_providers, show_xmpp,     show_access,  show_users,
     };
     if (!c->o.json)
         printf("%s:\n", section_titles[s]);
@@ -288,8 +287,8 @@ static void header(struct ctl *c, const struct ctl_policy_cur *cur)
     struct tm tm;
     if (cur->updated_ms && gmtime_r(&t, &tm))
         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    printf("pool %s: policy version %" PRIu64 ", updated %s by %s\n", c->o.pool, cur->version,
-           when, cur->updated_by[0] ? cur->updated_by : "?");
+    printf("pool %s: policy version %" PRIu64 ", updated %s by %s\n", c->o.pool, cur->version, when,
+           cur->updated_by[0] ? cur->updated_by : "?");
 }
 
 int ctl_cmd_policy_show(struct ctl *c, const struct ctl_args *a)
@@ -331,8 +330,12 @@ int ctl_cmd_list(struct ctl *c, const struct ctl_args *a)
         const char *group;
         enum ctl_section s;
     } map[] = {
-        {"internal-domain", SEC_INTERNAL}, {"allowed", SEC_ALLOWED}, {"blocked", SEC_BLOCKED},
-        {"provider", SEC_PROVIDERS},       {"xmpp", SEC_XMPP},       {"access-policy", SEC_ACCESS},
+        {"internal-domain", SEC_INTERNAL},
+        {"allowed", SEC_ALLOWED},
+        {"blocked", SEC_BLOCKED},
+        {"provider", SEC_PROVIDERS},
+        {"xmpp", SEC_XMPP},
+        {"access-policy", SEC_ACCESS},
         {"user", SEC_USERS},
     };
     enum ctl_section s = SEC_SETTINGS;

@@ -27,23 +27,30 @@ int ptext_init(struct ptext *t, const char *text, char *err, size_t errlen)
     if (!text || !*text)
         return 0;
     if (!config_read_string(&t->cfg, text)) {
-        snprintf(err, errlen, "line %d: %s", config_error_line(&t->cfg), config_error_text(&t->cfg));
+        snprintf(err, errlen, "line %d: %s", config_error_line(&t->cfg),
+                 config_error_text(&t->cfg));
         config_destroy(&t->cfg);
         return -1;
     }
     return 0;
 }
 
-void ptext_free(struct ptext *t) { config_destroy(&t->cfg); }
+void ptext_free(struct ptext *t)
+{
+    config_destroy(&t->cfg);
+}
 
-config_setting_t *ptext_root(struct ptext *t) { return config_root_setting(&t->cfg); }
+config_setting_t *ptext_root(struct ptext *t)
+{
+    return config_root_setting(&t->cfg);
+}
 
 /* Deep copy of src as a new member of dst (named when dst is a group). */
 static int copy_setting(config_setting_t *dst, const config_setting_t *src)
 {
     int type = config_setting_type(src);
-    config_setting_t *d =
-        config_setting_add(dst, config_setting_is_group(dst) ? config_setting_name(src) : NULL, type);
+    config_setting_t *d = config_setting_add(
+        dst, config_setting_is_group(dst) ? config_setting_name(src) : NULL, type);
     if (!d)
         return -1;
     config_setting_set_format(d, config_setting_get_format(src));
@@ -78,7 +85,8 @@ int ptext_from_file(struct ptext *t, const char *path, char *err, size_t errlen)
     errno = 0;
     if (!config_read_file(&file, path)) {
         if (config_error_type(&file) == CONFIG_ERR_FILE_IO)
-            snprintf(err, errlen, "%s: cannot read: %s", path, errno ? strerror(errno) : "I/O error");
+            snprintf(err, errlen, "%s: cannot read: %s", path,
+                     errno ? strerror(errno) : "I/O error");
         else
             snprintf(err, errlen, "%s:%d: %s",
                      config_error_file(&file) ? config_error_file(&file) : path,

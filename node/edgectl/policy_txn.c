@@ -72,8 +72,9 @@ int ctl_policy_load(struct ctl *c, struct ctl_policy_cur *cur, struct policy **p
     if (read_cur(c, key, cur))
         return CTL_FAIL;
     if (!(*p = ptext_policy(cur->text, err, sizeof err))) {
-        int rc = ctl_fail(c, "the policy stored in %s (version %" PRIu64 ") is one nodes refuse: %s",
-                          key, cur->version, err);
+        int rc =
+            ctl_fail(c, "the policy stored in %s (version %" PRIu64 ") is one nodes refuse: %s",
+                     key, cur->version, err);
         ctl_policy_cur_free(cur);
         return rc;
     }
@@ -125,8 +126,9 @@ static int attempt(struct ctl *c, const char *key, ctl_edit_fn fn, void *arg,
     struct ptext t;
     if (ptext_init(&t, cur.text, err, sizeof err) < 0) {
         unwatch(c);
-        rc = ctl_fail(c, "the policy stored in %s (version %" PRIu64 ") cannot be read: %s; "
-                         "replace it with `edgectl policy seed --force FILE`",
+        rc = ctl_fail(c,
+                      "the policy stored in %s (version %" PRIu64 ") cannot be read: %s; "
+                      "replace it with `edgectl policy seed --force FILE`",
                       key, cur.version, err);
         ctl_policy_cur_free(&cur);
         return rc;
@@ -165,8 +167,8 @@ static int attempt(struct ctl *c, const char *key, ctl_edit_fn fn, void *arg,
     snprintf(now, sizeof now, "%" PRIu64, ctl_now_ms());
     who(by, sizeof by);
     const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
-    const char *hset[] = {"HSET", key, "version", version, "text", text, "updated_ms", now,
-                          "updated_by", by};
+    const char *hset[] = {"HSET", key,          "version", version,      "text",
+                          text,   "updated_ms", now,       "updated_by", by};
     struct ctl_pending pd[3];
     ctl_redis_send(c, &pd[0], 1, multi);
     ctl_redis_send(c, &pd[1], 10, hset);
@@ -174,18 +176,19 @@ static int attempt(struct ctl *c, const char *key, ctl_edit_fn fn, void *arg,
     ctl_redis_wait(c, pd, 3);
     const redisReply *x = pd[2].reply;
     if (!x) {
-        rc = ctl_fail(c, "Redis at %s: EXEC: %s (the policy may or may not have changed: "
-                         "check with `edgectl policy show`)",
+        rc = ctl_fail(c,
+                      "Redis at %s: EXEC: %s (the policy may or may not have changed: "
+                      "check with `edgectl policy show`)",
                       ctl_redis_addr(c), pd[2].err[0] ? pd[2].err : pd[1].err);
     } else if (x->type == REDIS_REPLY_NIL) {
         rc = RETRY;
     } else if (x->type != REDIS_REPLY_ARRAY || x->elements != 1 || !x->element[0] ||
                x->element[0]->type == REDIS_REPLY_ERROR) {
-        const char *why = x->type == REDIS_REPLY_ERROR ? x->str
-                          : x->type == REDIS_REPLY_ARRAY && x->elements && x->element[0] &&
-                                  x->element[0]->str
-                              ? x->element[0]->str
-                              : "unexpected reply";
+        const char *why =
+            x->type == REDIS_REPLY_ERROR ? x->str
+            : x->type == REDIS_REPLY_ARRAY && x->elements && x->element[0] && x->element[0]->str
+                ? x->element[0]->str
+                : "unexpected reply";
         rc = ctl_fail(c, "Redis at %s: writing %s: %s", ctl_redis_addr(c), key, why);
     } else {
         res->changed = true;
@@ -197,8 +200,9 @@ static int attempt(struct ctl *c, const char *key, ctl_edit_fn fn, void *arg,
         if (r && r->type == REDIS_REPLY_INTEGER)
             res->receivers = r->integer;
         else
-            ctl_note(c, "version %s written but not published (%s): nodes pick it up when they "
-                        "next read the policy",
+            ctl_note(c,
+                     "version %s written but not published (%s): nodes pick it up when they "
+                     "next read the policy",
                      version, r && r->str ? r->str : err);
         ctl_reply_free(r);
         rc = 0;
@@ -244,8 +248,9 @@ int ctl_report_edit(struct ctl *c, const char *what, const struct ctl_edit_resul
         return CTL_OK;
     }
     if (res->was_empty && res->changed)
-        ctl_note(c, "pool %s had no policy in Redis: started from Lync's defaults (federation "
-                    "off unless set); `edgectl policy seed FILE` seeds a whole one",
+        ctl_note(c,
+                 "pool %s had no policy in Redis: started from Lync's defaults (federation "
+                 "off unless set); `edgectl policy seed FILE` seeds a whole one",
                  c->o.pool);
     if (!res->changed)
         printf("%s: already so, policy version %" PRIu64 " unchanged\n", what, res->version);

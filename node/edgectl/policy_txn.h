@@ -16,9 +16,9 @@ struct policy;
 
 /* What the pool's policy hash holds. Strings are owned by the struct. */
 struct ctl_policy_cur {
-    bool exists;  /* the key has a text field */
+    bool exists; /* the key has a text field */
     uint64_t version;
-    char *text;   /* "" when absent */
+    char *text; /* "" when absent */
     uint64_t updated_ms;
     char *updated_by;
 };
@@ -32,13 +32,13 @@ int ctl_policy_load(struct ctl *c, struct ctl_policy_cur *cur, struct policy **p
 /* One edit: changes t (which holds the current policy); cur is what it was
  * read from. Returns 0 (changed), 1 (nothing to change), -1 with err: the
  * change is refused (CTL_FAIL). */
-typedef int (*ctl_edit_fn)(struct ptext *t, const struct ctl_policy_cur *cur, void *arg,
-                           char *err, size_t errlen);
+typedef int (*ctl_edit_fn)(struct ptext *t, const struct ctl_policy_cur *cur, void *arg, char *err,
+                           size_t errlen);
 
 struct ctl_edit_result {
-    bool changed;      /* a new version was written */
-    bool was_empty;    /* the pool had no policy: the edit started from Lync's defaults */
-    uint64_t version;  /* the version now in Redis */
+    bool changed;        /* a new version was written */
+    bool was_empty;      /* the pool had no policy: the edit started from Lync's defaults */
+    uint64_t version;    /* the version now in Redis */
     long long receivers; /* PUBLISH's count (nodes subscribed), -1 if unknown */
 };
 

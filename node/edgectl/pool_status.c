@@ -49,7 +49,10 @@ static void jw_num_or_str(struct jw *w, const char *key, const char *v)
         jw_str(w, key, v);
 }
 
-static const char *or_dash(const char *s) { return s && *s ? s : "-"; }
+static const char *or_dash(const char *s)
+{
+    return s && *s ? s : "-";
+}
 
 /* SMEMBERS ep:<pool>:nodes, sorted; *out is the reply (freed by the caller). */
 static int node_ids(struct ctl *c, redisReply **out, const char ***ids, size_t *n)
@@ -94,7 +97,7 @@ int ctl_cmd_pool_status(struct ctl *c, const struct ctl_args *a)
     char pkey[256];
     snprintf(pkey, sizeof pkey, EP_KEY_POLICY, c->o.pool);
     struct ctl_pending *pd = calloc(2 * n + 1, sizeof *pd);
-    char (*keys)[2][300] = calloc(n + 1, sizeof *keys);
+    char(*keys)[2][300] = calloc(n + 1, sizeof *keys);
     int rc = CTL_FAIL;
     if (!pd || !keys) {
         rc = ctl_fail(c, "out of memory");
@@ -136,8 +139,8 @@ int ctl_cmd_pool_status(struct ctl *c, const struct ctl_args *a)
         printf("pool %s: %zu node%s, %zu alive, policy version %s\n", c->o.pool, n,
                n == 1 ? "" : "s", alive_n, pv ? pv : "(none in Redis)");
         if (n)
-            printf("%-12s %-9s %-7s %-24s %-21s %-21s %-10s %-7s %-6s %s\n", "NODE", "STATE", "SEEN",
-                   "FQDN", "INTERNAL", "EXTERNAL", "VERSION", "UP", "LOAD", "POLICY");
+            printf("%-12s %-9s %-7s %-24s %-21s %-21s %-10s %-7s %-6s %s\n", "NODE", "STATE",
+                   "SEEN", "FQDN", "INTERNAL", "EXTERNAL", "VERSION", "UP", "LOAD", "POLICY");
     }
     for (size_t i = 0; i < n; i++) {
         const redisReply *h = pd[1 + 2 * i].reply, *t = pd[2 + 2 * i].reply;
@@ -184,7 +187,8 @@ int ctl_cmd_pool_status(struct ctl *c, const struct ctl_args *a)
             fmt_age(seen_s, sizeof seen_s, age);
         if (start_ms && now > start_ms)
             fmt_age(up_s, sizeof up_s, now - start_ms);
-        const char *state = alive ? (draining ? "draining" : "alive") : (draining ? "DEAD,drain" : "DEAD");
+        const char *state =
+            alive ? (draining ? "draining" : "alive") : (draining ? "DEAD,drain" : "DEAD");
         char pol[48];
         snprintf(pol, sizeof pol, "%s%s", or_dash(npv), npv && pv && !current ? " (behind)" : "");
         printf("%-12s %-9s %-7s %-24s %-21s %-21s %-10s %-7s %-6s %s\n", ids[i], state, seen_s,
@@ -231,8 +235,8 @@ int ctl_cmd_node_drain(struct ctl *c, const struct ctl_args *a)
      * the message tells the running node at once. */
     r = ctl_redisv(c, err, sizeof err, "HSET", key, "drain", on ? "1" : "0", (const char *)NULL);
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        int rc = ctl_fail(c, "Redis at %s: HSET %s drain: %s", ctl_redis_addr(c), key,
-                          r ? r->str : err);
+        int rc =
+            ctl_fail(c, "Redis at %s: HSET %s drain: %s", ctl_redis_addr(c), key, r ? r->str : err);
         ctl_reply_free(r);
         return rc;
     }
@@ -242,8 +246,9 @@ int ctl_cmd_node_drain(struct ctl *c, const struct ctl_args *a)
     long long receivers = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     ctl_reply_free(r);
     if (receivers < 0)
-        ctl_note(c, "drain flag set but not published (%s): the node sees it when it next reads "
-                    "its hash",
+        ctl_note(c,
+                 "drain flag set but not published (%s): the node sees it when it next reads "
+                 "its hash",
                  err);
     if (c->o.json) {
         jw_obj(&c->out, NULL);

@@ -120,9 +120,9 @@ int ctl_cmd_xmpp(struct ctl *c, const struct ctl_args *a)
     if (ctl_check_domain(c, "domain", a->pos[0], e.domain, sizeof e.domain))
         return CTL_USAGE;
     if (e.add) {
-        const char *edge = ctl_arg(a, "edge"), *type = ctl_arg(a, "type"),
-                   *tls = ctl_arg(a, "tls"), *sasl = ctl_arg(a, "sasl"),
-                   *dialback = ctl_arg(a, "dialback"), *comment = ctl_arg(a, "comment");
+        const char *edge = ctl_arg(a, "edge"), *type = ctl_arg(a, "type"), *tls = ctl_arg(a, "tls"),
+                   *sasl = ctl_arg(a, "sasl"), *dialback = ctl_arg(a, "dialback"),
+                   *comment = ctl_arg(a, "comment");
         if ((edge && ctl_check_domain(c, "--edge", edge, e.edge, sizeof e.edge)) ||
             ctl_check_enum(c, "XMPP partner type", type, xmpp_partner_type_parse,
                            "federated, public_verified, public_unverified") ||
@@ -135,9 +135,9 @@ int ctl_cmd_xmpp(struct ctl *c, const struct ctl_args *a)
         e.x = (struct pop_xmpp){
             .domain = e.domain,
             .edge_fqdn = edge ? e.edge : NULL,
-            .type = type ? xmpp_partner_type_name(
-                               (enum xmpp_partner_type)xmpp_partner_type_parse(type))
-                         : NULL,
+            .type =
+                type ? xmpp_partner_type_name((enum xmpp_partner_type)xmpp_partner_type_parse(type))
+                     : NULL,
             .tls = neg(tls),
             .sasl = neg(sasl),
             .dialback = neg(dialback),

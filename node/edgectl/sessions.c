@@ -251,7 +251,8 @@ int ctl_cmd_watch_list(struct ctl *c, const struct ctl_args *a)
         printf("pool %s: %zu discovered partner%s on the watch list\n", c->o.pool, r->elements / 2,
                r->elements / 2 == 1 ? "" : "s");
         if (r->elements)
-            printf("%-32s %-24s %8s %10s %s\n", "DOMAIN", "REASONS", "EVENTS", "LAST", "CERTIFICATE");
+            printf("%-32s %-24s %8s %10s %s\n", "DOMAIN", "REASONS", "EVENTS", "LAST",
+                   "CERTIFICATE");
     }
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *dom = r->element[i]->str ? r->element[i]->str : "";

@@ -434,4 +434,43 @@ rc=$?
 json_ok
 assert_eq "$(version)" "$(jq 'd["policy"]["version"]')" "-c FILE: the pool's policy read through the node's redis group"
 
+# --- the same client as the nodes: Sentinel, TLS, AUTH -----------------------------------
+printf 'port 26391\nbind %s\ndir %s\nsentinel monitor mymaster %s %s 1\n' $R "$WORK" $R $RP \
+    >"$WORK/sentinel.conf"
+ep_spawn sentinel redis-server "$WORK/sentinel.conf" --sentinel
+wait_tcp $R 26391 || fail "redis sentinel did not start"
+OUT=$WORK/sentinel.out
+timeout 30 "$EP_BIN/edgectl" --sentinels $R:26391 --master mymaster --pool $POOL --json \
+    policy show >"$OUT" 2>"$WORK/sentinel.err"
+assert_eq 0 $? "edgectl through Redis Sentinel: $(head -2 "$WORK/sentinel.err")"
+json_ok
+assert_eq "$(version)" "$(jq 'd["version"]')" "the policy version read through Sentinel"
+
+ep_spawn redis_tls redis-server --port 0 --tls-port 6392 --bind $R --save '' --appendonly no \
+    --tls-cert-file "$C/contoso-edge.crt" --tls-key-file "$C/contoso-edge.key" \
+    --tls-ca-cert-file "$C/ca.crt" --tls-auth-clients no
+wait_tcp $R 6392 || fail "redis-server with TLS did not start"
+TLSR=(--redis $R:6392 --tls --ca "$C/ca.crt")
+OUT=$WORK/tls.out
+timeout 30 "$EP_BIN/edgectl" "${TLSR[@]}" --tls-name sip.contoso.test --timeout 3 --json \
+    allowed add fabrikam.test >"$OUT" 2>"$WORK/tls.err"
+assert_eq 0 $? "edgectl over TLS to Redis: $(head -2 "$WORK/tls.err")"
+json_ok
+assert_eq 1 "$(jq 'd["version"]')" "a change over TLS"
+timeout 30 "$EP_BIN/edgectl" "${TLSR[@]}" --tls-name sip.evil.test --timeout 1 policy show \
+    >"$OUT" 2>"$WORK/tls2.err"
+assert_eq 1 $? "edgectl over TLS, Redis's certificate naming another host"
+
+"${RCLI[@]}" CONFIG SET requirepass 's3cret pw' >/dev/null
+OUT=$WORK/auth.out
+timeout 30 "$EP_BIN/edgectl" --redis $R:$RP --pool $POOL --timeout 1 policy show >"$OUT" 2>"$WORK/auth.err"
+assert_eq 1 $? "edgectl without the password"
+EDGEPOOL_REDIS_PASSWORD='s3cret pw' timeout 30 "$EP_BIN/edgectl" --redis $R:$RP --pool $POOL \
+    --json policy show >"$OUT" 2>"$WORK/auth.err"
+assert_eq 0 $? "edgectl with EDGEPOOL_REDIS_PASSWORD: $(head -2 "$WORK/auth.err")"
+json_ok
+timeout 30 "$EP_BIN/edgectl" --redis $R:$RP --pool $POOL --user default --password 's3cret pw' \
+    policy show >"$OUT" 2>"$WORK/auth.err"
+assert_eq 0 $? "edgectl with --user and --password: $(head -2 "$WORK/auth.err")"
+
 pass "every edgectl command"

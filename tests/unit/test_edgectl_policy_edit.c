@@ -44,9 +44,8 @@ static void test_add_and_list(void **state)
     init(&t, NULL);
     assert_int_equal(pop_internal_add(&t, "contoso.test", err, sizeof err), 0);
     assert_int_equal(pop_allowed_add(&t, "tailspin.test", NULL, NULL, err, sizeof err), 0);
-    assert_int_equal(pop_allowed_add(&t, "fabrikam.test", "sip.fabrikam.test", "direct", err,
-                                     sizeof err),
-                     0);
+    assert_int_equal(
+        pop_allowed_add(&t, "fabrikam.test", "sip.fabrikam.test", "direct", err, sizeof err), 0);
     assert_int_equal(pop_blocked_add(&t, "spam.test", "SPIM", err, sizeof err), 0);
     struct policy *p = judge(&t);
     assert_non_null(p);
@@ -93,7 +92,8 @@ static void test_conflicts_refused(void **state)
                              "domain is allowed or blocked, once)");
     ptext_free(&t);
 
-    init(&t, "allowed_domains = ( { domain = \"fabrikam.test\"; edge_fqdn = \"sip.fabrikam.test\"; } );");
+    init(&t, "allowed_domains = ( { domain = \"fabrikam.test\"; edge_fqdn = \"sip.fabrikam.test\"; "
+             "} );");
     struct pop_provider pv = {.name = "Hosted", .fqdn = "sip.fabrikam.test", .type = "hosting"};
     assert_int_equal(pop_provider_add(&t, &pv, err, sizeof err), 0);
     assert_null(judge(&t));
@@ -118,8 +118,9 @@ static void test_conflicts_refused(void **state)
 static void test_remove(void **state)
 {
     struct ptext t;
-    init(&t, "allowed_domains = ( \"a.test\", { domain = \"B.test\"; edge_fqdn = \"sip.b.test\"; } );\n"
-             "blocked_domains = [ \"spam.test\" ];");
+    init(&t,
+         "allowed_domains = ( \"a.test\", { domain = \"B.test\"; edge_fqdn = \"sip.b.test\"; } );\n"
+         "blocked_domains = [ \"spam.test\" ];");
     /* case and a trailing dot do not matter */
     assert_int_equal(pop_domain_remove(&t, PSEC_ALLOWED, "b.test.", err, sizeof err), 0);
     assert_int_equal(pop_domain_remove(&t, PSEC_ALLOWED, "b.test", err, sizeof err), -1);
@@ -291,16 +292,17 @@ static void test_bad_text(void **state)
     ptext_free(&a);
     ptext_free(&b);
     char buf[64];
-    assert_string_equal(ptext_norm_name(buf, sizeof buf, "Sip.Fabrikam.TEST."), "sip.fabrikam.test");
+    assert_string_equal(ptext_norm_name(buf, sizeof buf, "Sip.Fabrikam.TEST."),
+                        "sip.fabrikam.test");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_add_and_list),   cmocka_unit_test(test_conflicts_refused),
-        cmocka_unit_test(test_remove),         cmocka_unit_test(test_array_to_list),
-        cmocka_unit_test(test_providers),      cmocka_unit_test(test_access_and_users),
-        cmocka_unit_test(test_settings),       cmocka_unit_test(test_bad_text),
+        cmocka_unit_test(test_add_and_list), cmocka_unit_test(test_conflicts_refused),
+        cmocka_unit_test(test_remove),       cmocka_unit_test(test_array_to_list),
+        cmocka_unit_test(test_providers),    cmocka_unit_test(test_access_and_users),
+        cmocka_unit_test(test_settings),     cmocka_unit_test(test_bad_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -180,6 +180,24 @@ static void inbound_srv_done(void *arg, int status, const struct srv_target *tg,
         proxy_txn_resume(n, t->id, 0, NULL);
 }
 
+/* Look up _sipfederationtls._tcp.<remote domain>; cb gets a heap copy of sc
+ * (and frees it). FED_PENDING, or refused with fail_status at once. */
+static int srv_lookup(struct node *n, const struct txn *t, struct srv_check sc, resolver_srv_cb cb,
+                      int fail_status, const char *fail_reason, struct fed_result *r)
+{
+    struct srv_check *arg = malloc(sizeof(*arg));
+    if (!arg)
+        return refuse(r, 503, "Service Unavailable (out of memory)");
+    *arg = sc;
+    char name[300];
+    snprintf(name, sizeof(name), "_sipfederationtls._tcp.%s", t->remote_domain);
+    if (resolver_srv(n->resolver, name, cb, arg) < 0) {
+        free(arg);
+        return refuse(r, fail_status, fail_reason);
+    }
+    return FED_PENDING;
+}
+
 int fed_inbound_check(struct node *n, struct conn *c, const struct sip_msg *m, struct txn *t,
                       struct fed_result *r)
 {
@@ -214,17 +232,9 @@ int fed_inbound_check(struct node *n, struct conn *c, const struct sip_msg *m, s
     /* allowed partner domain or discovered: the certificate must name the SRV
      * target (RFC 5922); the answer is cached by the resolver, the verdict on
      * the connection */
-    struct srv_check *sc = malloc(sizeof(*sc));
-    if (!sc)
-        return refuse(r, 503, "Service Unavailable (out of memory)");
-    *sc = (struct srv_check){n, t->id, c->id, policy_version(p)};
-    char name[300];
-    snprintf(name, sizeof(name), "_sipfederationtls._tcp.%s", t->remote_domain);
-    if (resolver_srv(n->resolver, name, inbound_srv_done, sc) < 0) {
-        free(sc);
-        return refuse(r, 504, "Server Time-out (DNS failure verifying the From domain)");
-    }
-    return FED_PENDING;
+    return srv_lookup(n, t, (struct srv_check){n, t->id, c->id, policy_version(p)},
+                      inbound_srv_done, 504, "Server Time-out (DNS failure verifying the From domain)",
+                      r);
 }
 
 /* ---- outbound ----------------------------------------------------------- */
@@ -314,17 +324,8 @@ int fed_outbound_route(struct node *n, const struct sip_msg *m, struct txn *t, s
         set_single_target(t, d.next_hop, 5061);
         return FED_OK;
     }
-    struct srv_check *sc = malloc(sizeof(*sc));
-    if (!sc)
-        return refuse(r, 503, "Service Unavailable (out of memory)");
-    *sc = (struct srv_check){n, t->id, 0, 0};
-    char name[300];
-    snprintf(name, sizeof(name), "_sipfederationtls._tcp.%s", t->remote_domain);
-    if (resolver_srv(n->resolver, name, outbound_srv_done, sc) < 0) {
-        free(sc);
-        return refuse(r, 503, "Service Unavailable (DNS failure)");
-    }
-    return FED_PENDING;
+    return srv_lookup(n, t, (struct srv_check){n, t->id, 0, 0}, outbound_srv_done, 503,
+                      "Service Unavailable (DNS failure)", r);
 }
 
 void fed_record_response(struct node *n, const struct txn *t, int status)

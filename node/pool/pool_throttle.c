@@ -18,7 +18,7 @@
 #include "sip/proxy.h"
 #include "sip/txn.h"
 
-/* One check in flight: the replies of its pipeline, in order. */
+/* One check in flight, from the first command to finish(). */
 struct check {
     struct node *node;
     uint64_t txn_id;
@@ -28,9 +28,6 @@ struct check {
     char cert_info[256];
     bool failed;
     char watch[640];     /* the domain's watch entry, "" if none */
-    long long count;     /* this second's messages, this one included */
-    int member;          /* the user is already a contact: 1, 0, -1 (not asked) */
-    long long contacts;  /* distinct contacts so far */
 };
 
 static void on_watch(void *arg, const redisReply *reply, const char *err)
@@ -40,24 +37,6 @@ static void on_watch(void *arg, const redisReply *reply, const char *err)
         k->failed = true;
     else if (reply->type == REDIS_REPLY_STRING)
         snprintf(k->watch, sizeof(k->watch), "%s", reply->str);
-}
-
-static void on_incr(void *arg, const redisReply *reply, const char *err)
-{
-    struct check *k = arg;
-    if (pool_reply_failed(reply) || reply->type != REDIS_REPLY_INTEGER)
-        k->failed = true;
-    else
-        k->count = reply->integer;
-}
-
-static void on_member(void *arg, const redisReply *reply, const char *err)
-{
-    struct check *k = arg;
-    if (pool_reply_failed(reply) || reply->type != REDIS_REPLY_INTEGER)
-        k->failed = true;
-    else
-        k->member = reply->integer ? 1 : 0;
 }
 
 /* Put the domain on the pool's watch list (or count one more event). */
@@ -108,56 +87,86 @@ static void resume(struct node *n, uint64_t txn_id, struct check *k, enum thrott
 
 static enum throttle_verdict local_check(struct node *n, struct check *k)
 {
-    return throttle_check(n->throttle, slice_cstr(k->domain), slice_cstr(k->user),
+    return throttle_check(n->throttle, slice_cstr(k->domain),
+                          k->user[0] ? slice_cstr(k->user) : SLICE_NULL,
                           k->cert_info[0] ? k->cert_info : NULL, node_now_ms(n));
 }
 
-/* The last reply of the pipeline: decide. */
-static void on_scard(void *arg, const redisReply *reply, const char *err)
+/* The contact cap, atomically on the one key of the domain's contacts: a
+ * user already counted passes (and renews the TTL), a new one is added only
+ * below the cap. Returns 0 (known), 1 (added) or -1 (over the cap). */
+static const char contacts_script[] =
+    "if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then "
+    "redis.call('EXPIRE', KEYS[1], 3600) return 0 end "
+    "if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end "
+    "redis.call('SADD', KEYS[1], ARGV[1]) redis.call('EXPIRE', KEYS[1], 3600) return 1";
+
+/* The verdict is in: the node's own throttle after a pass (its response
+ * monitor holds a suspicious partner at 1 msg/s; it keeps the report), then
+ * resume the transaction. */
+static void finish(struct check *k, enum throttle_verdict v, bool fallback)
+{
+    struct node *n = k->node;
+    struct pool *p = n->pool;
+    struct txn *t = p->closing ? NULL : txn_by_id(n, k->txn_id);
+    if (t && !t->final_up && !t->cancelled) {
+        bool pool_wide = v != THROTTLE_OK;
+        if (fallback)
+            p->stats.throttle_fallbacks++;
+        if (v == THROTTLE_OK)
+            v = local_check(n, k);
+        resume(n, t->id, k, v, pool_wide);
+    }
+    free(k);
+}
+
+static void on_contacts(void *arg, const redisReply *reply, const char *err)
+{
+    struct check *k = arg;
+    if (pool_reply_failed(reply) || reply->type != REDIS_REPLY_INTEGER) {
+        finish(k, THROTTLE_OK, true); /* the node's own count decides */
+        return;
+    }
+    if (reply->integer < 0) {
+        watch(k->node->pool, k, "contacts");
+        finish(k, THROTTLE_CONTACTS, false);
+        return;
+    }
+    finish(k, THROTTLE_OK, false);
+}
+
+/* The rate (and the watch list's verdict): the first stage. */
+static void on_incr(void *arg, const redisReply *reply, const char *err)
 {
     struct check *k = arg;
     struct node *n = k->node;
     struct pool *p = n->pool;
-    if (pool_reply_failed(reply) || reply->type != REDIS_REPLY_INTEGER)
-        k->failed = true;
-    else
-        k->contacts = reply->integer;
-    struct txn *t = p->closing ? NULL : txn_by_id(n, k->txn_id);
-    if (!t || t->final_up || t->cancelled) {
-        free(k);
-        return;
-    }
-    if (k->failed) {
-        p->stats.throttle_fallbacks++;
-        resume(n, t->id, k, local_check(n, k), false);
-        free(k);
+    if (k->failed || pool_reply_failed(reply) || reply->type != REDIS_REPLY_INTEGER) {
+        finish(k, THROTTLE_OK, true);
         return;
     }
     const struct access_edge_settings *s = policy_settings(n->policy->current(n->policy));
-    char key[600];
-    enum throttle_verdict v = THROTTLE_OK;
-    bool refused = strstr(k->watch, "contacts") != NULL && s->enable_discovered_partner_contacts_limit;
-    if (refused) {
-        v = THROTTLE_CONTACTS;
-        watch(p, k, "contacts");
-    } else if (k->count > (long long)s->discovered_partner_standard_rate) {
-        v = THROTTLE_RATE;
-        watch(p, k, "rate");
-    } else if (k->user[0] && s->enable_discovered_partner_contacts_limit) {
-        snprintf(key, sizeof(key), EP_KEY_CONTACTS, p->name, k->domain);
-        if (k->member == 0 && k->contacts >= (long long)s->max_contacts_per_discovered_partner) {
-            v = THROTTLE_CONTACTS;
-            watch(p, k, "contacts");
-        } else {
-            if (k->member == 0)
-                pool_write(p, "SADD %s %s", key, k->user);
-            pool_write(p, "EXPIRE %s 3600", key);
-        }
+    if (s->enable_discovered_partner_contacts_limit && strstr(k->watch, "contacts")) {
+        watch(p, k, "contacts"); /* refused until the operator removes the entry */
+        finish(k, THROTTLE_CONTACTS, false);
+        return;
     }
-    if (v == THROTTLE_OK)
-        v = local_check(n, k); /* the response monitor's reduced rate, the node's report */
-    resume(n, t->id, k, v, v != THROTTLE_OK);
-    free(k);
+    if (reply->integer > (long long)s->discovered_partner_standard_rate) {
+        watch(p, k, "rate");
+        finish(k, THROTTLE_RATE, false);
+        return;
+    }
+    if (!k->user[0] || !s->enable_discovered_partner_contacts_limit || p->closing) {
+        finish(k, THROTTLE_OK, false);
+        return;
+    }
+    char key[600], cap[24];
+    snprintf(key, sizeof(key), EP_KEY_CONTACTS, p->name, k->domain);
+    snprintf(cap, sizeof(cap), "%u", s->max_contacts_per_discovered_partner);
+    /* may call on_contacts at once (Redis went down meanwhile) */
+    if (redis_command(p->redis, on_contacts, k, "EVAL %s 1 %s %s %s", contacts_script, key, k->user,
+                      cap) < 0)
+        finish(k, THROTTLE_OK, true);
 }
 
 int pool_throttle_check(struct node *n, struct conn *c, struct txn *t, struct slice to_aor)
@@ -170,34 +179,30 @@ int pool_throttle_check(struct node *n, struct conn *c, struct txn *t, struct sl
         return -1;
     k->node = n;
     k->txn_id = t->id;
-    k->member = -1;
     size_t dl = strlen(t->remote_domain);
     if (dl && t->remote_domain[dl - 1] == '.')
         dl--;
     for (size_t i = 0; i < dl && i < sizeof(k->domain) - 1; i++)
         k->domain[i] = (char)tolower((unsigned char)t->remote_domain[i]);
-    slice_copy(to_aor, k->user, sizeof(k->user));
+    if (to_aor.len && to_aor.p[0] != '@') /* "@contoso.test": the server, not a user */
+        slice_copy(to_aor, k->user, sizeof(k->user));
     for (char *q = k->user; *q; q++)
         *q = (char)tolower((unsigned char)*q);
     snprintf(k->peer_str, sizeof(k->peer_str), "%s", c->peer_str);
     snprintf(k->cert_info, sizeof(k->cert_info), "%s", c->cert_info);
 
-    char wkey[300], rkey[600], ckey[600];
+    char wkey[300], rkey[600];
     snprintf(wkey, sizeof(wkey), EP_KEY_WATCH, p->name);
     snprintf(rkey, sizeof(rkey), EP_KEY_RATE, p->name, k->domain,
              (unsigned long long)(pool_wall_ms() / 1000));
-    snprintf(ckey, sizeof(ckey), EP_KEY_CONTACTS, p->name, k->domain);
     p->stats.throttle_checks++;
-    /* one pipeline; the replies come back in order and on_scard, the last,
-     * decides. Were Redis to go down half-way, each callback still runs
-     * (with an error), so on_scard runs exactly once. */
+    /* one pipeline: the watch entry, then the second's count, which decides
+     * (on_incr runs exactly once, after on_watch, even if Redis goes down
+     * half-way); the contact cap follows for a request within the rate */
     struct redis *r = p->redis;
     redis_command(r, on_watch, k, "HGET %s %s", wkey, k->domain);
-    redis_command(r, on_incr, k, "INCR %s", rkey);
-    redis_command(r, NULL, NULL, "EXPIRE %s 2", rkey);
-    if (k->user[0])
-        redis_command(r, on_member, k, "SISMEMBER %s %s", ckey, k->user);
-    if (redis_command(r, on_scard, k, "SCARD %s", ckey) < 0)
-        on_scard(k, NULL, "format"); /* cannot happen: the formats are fixed */
+    if (redis_command(r, on_incr, k, "INCR %s", rkey) < 0)
+        finish(k, THROTTLE_OK, true); /* cannot happen: the formats are fixed */
+    redis_command(r, NULL, NULL, "EXPIRE %s 2", rkey); /* k may be gone: not used */
     return FED_PENDING;
 }

@@ -9,9 +9,10 @@
  * its last use) and the watch list hash ep:<pool>:watch (domain ->
  * "reasons|first_ms|last_ms|events|cert_info", reasons a comma list of rate,
  * contacts, suspicious; "contacts" means refused until the operator removes
- * the entry). The counts are read and updated in one pipeline, not
- * atomically: nodes deciding in the same instant may let a few more through.
- * A request that passes the pool's limits then goes through the node's own
+ * the entry). The rate is an INCR and the contact cap a short Lua script on
+ * the one set, so both hold exactly however many nodes decide at once; a
+ * request over the rate is not counted as a contact (a second round trip,
+ * only for requests within the rate). A request that passes the pool's limits then goes through the node's own
  * throttle (node/federation/throttle.h), which keeps the response monitor
  * (suspicious partners held at 1 msg/s) and the node's watch-list report.
  * With Redis down, the node's own throttle alone decides. */

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "federation/policy.h"
+#include "pool/policy_text.h"
 
 /* Written back with ';' after each setting: the style of our sample files. */
 static void setup(struct ptext *t)
@@ -138,41 +139,19 @@ char *ptext_text(struct ptext *t)
 
 struct policy *ptext_policy(const char *text, char *err, size_t errlen)
 {
-    /* "policy = { " on the text's first line: line numbers stay the text's. */
-    size_t n = strlen(text ? text : "") + 32;
-    char *wrapped = malloc(n);
-    if (!wrapped) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    snprintf(wrapped, n, "policy = { %s\n};\n", text ? text : "");
-    config_t cfg;
-    config_init(&cfg);
-    struct policy *p = NULL;
-    if (!config_read_string(&cfg, wrapped)) {
-        snprintf(err, errlen, "line %d: %s", config_error_line(&cfg), config_error_text(&cfg));
-        goto out;
-    }
-    if (!(p = policy_new())) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
+    /* The nodes' own reader of the stored text (node/pool/policy_text.c). */
     char why[1024];
-    if (policy_load_config(p, config_lookup(&cfg, "policy"), why, sizeof why) < 0) {
-        const char *m = why;
-        if (strncmp(m, "<string>:", 9) == 0) { /* drop "<string>:LINE: " */
-            const char *sp = strstr(m + 9, ": ");
-            if (sp)
-                m = sp + 2;
-        }
-        snprintf(err, errlen, "%s", m);
-        policy_free(p);
-        p = NULL;
+    struct policy *p = policy_from_text(text ? text : "", 0, why, sizeof why);
+    if (p)
+        return p;
+    const char *m = why;
+    if (strncmp(m, "<string>:", 9) == 0) { /* drop "<string>:LINE: " */
+        const char *sp = strstr(m + 9, ": ");
+        if (sp)
+            m = sp + 2;
     }
-out:
-    config_destroy(&cfg);
-    free(wrapped);
-    return p;
+    snprintf(err, errlen, "%s", m);
+    return NULL;
 }
 
 struct policy *ptext_judge(struct ptext *t, char *err, size_t errlen)

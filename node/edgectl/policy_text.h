@@ -32,10 +32,10 @@ config_setting_t *ptext_root(struct ptext *t);
  * on allocation failure. */
 char *ptext_text(struct ptext *t);
 
-/* The policy a node would build from body text: NULL with err (the node's
- * message, "policy.allowed_domains[1].domain: ... is already blocked", its
- * "<string>:LINE: " prefix dropped) when a node would refuse it. The caller
- * frees with policy_free. */
+/* The policy a node builds from body text (policy_from_text, the nodes' own
+ * reader): NULL with err (the node's message, "policy.allowed_domains[1]:
+ * ... is already blocked", its "<string>:LINE: " prefix dropped) when a node
+ * would refuse it. The caller frees with policy_free. */
 struct policy *ptext_policy(const char *text, char *err, size_t errlen);
 
 /* The policy a node would build from t, judged with t->focus loaded last:

@@ -139,14 +139,16 @@ int ctl_cmd_pool_status(struct ctl *c, const struct ctl_args *a)
         printf("pool %s: %zu node%s, %zu alive, policy version %s\n", c->o.pool, n,
                n == 1 ? "" : "s", alive_n, pv ? pv : "(none in Redis)");
         if (n)
-            printf("%-12s %-9s %-7s %-24s %-21s %-21s %-10s %-7s %-6s %s\n", "NODE", "STATE",
-                   "SEEN", "FQDN", "INTERNAL", "EXTERNAL", "VERSION", "UP", "LOAD", "POLICY");
+            printf("%-12s %-9s %-5s %-7s %-24s %-21s %-21s %-10s %-7s %-6s %-6s %s\n", "NODE",
+                   "STATE", "DRAIN", "SEEN", "FQDN", "INTERNAL", "EXTERNAL", "VERSION", "UP",
+                   "LOAD", "CONNS", "POLICY");
     }
     for (size_t i = 0; i < n; i++) {
         const redisReply *h = pd[1 + 2 * i].reply, *t = pd[2 + 2 * i].reply;
         bool alive = t && t->type == REDIS_REPLY_INTEGER && t->integer != -2;
         const char *seen = ctl_hget(h, "seen_ms"), *start = ctl_hget(h, "start_ms");
         const char *drain = ctl_hget(h, "drain"), *npv = ctl_hget(h, "policy_version");
+        const char *state = ctl_hget(h, "state"); /* the node's own: active, drained, stopping */
         bool draining = drain && strcmp(drain, "0") != 0 && *drain;
         uint64_t seen_ms = seen ? strtoull(seen, NULL, 10) : 0;
         uint64_t start_ms = start ? strtoull(start, NULL, 10) : 0;
@@ -171,6 +173,8 @@ int ctl_cmd_pool_status(struct ctl *c, const struct ctl_args *a)
                 jw_uint(&c->out, "uptime_s", (now - start_ms) / 1000);
             jw_num_or_str(&c->out, "load", ctl_hget(h, "load"));
             jw_bool(&c->out, "drain", draining);
+            jw_str(&c->out, "state", alive ? state : "dead");
+            jw_num_or_str(&c->out, "conns", ctl_hget(h, "conns"));
             jw_num_or_str(&c->out, "policy_version", npv);
             jw_bool(&c->out, "policy_current", current);
             /* every field as stored, for what this version of edgectl does not know */
@@ -187,14 +191,14 @@ int ctl_cmd_pool_status(struct ctl *c, const struct ctl_args *a)
             fmt_age(seen_s, sizeof seen_s, age);
         if (start_ms && now > start_ms)
             fmt_age(up_s, sizeof up_s, now - start_ms);
-        const char *state =
-            alive ? (draining ? "draining" : "alive") : (draining ? "DEAD,drain" : "DEAD");
+        const char *st = !alive ? "DEAD" : state && *state ? state : "alive";
         char pol[48];
         snprintf(pol, sizeof pol, "%s%s", or_dash(npv), npv && pv && !current ? " (behind)" : "");
-        printf("%-12s %-9s %-7s %-24s %-21s %-21s %-10s %-7s %-6s %s\n", ids[i], state, seen_s,
-               or_dash(ctl_hget(h, "fqdn")), or_dash(ctl_hget(h, "internal")),
-               or_dash(ctl_hget(h, "external")), or_dash(ctl_hget(h, "version")), up_s,
-               or_dash(ctl_hget(h, "load")), pol);
+        printf("%-12s %-9s %-5s %-7s %-24s %-21s %-21s %-10s %-7s %-6s %-6s %s\n", ids[i], st,
+               draining ? "yes" : "-", seen_s, or_dash(ctl_hget(h, "fqdn")),
+               or_dash(ctl_hget(h, "internal")), or_dash(ctl_hget(h, "external")),
+               or_dash(ctl_hget(h, "version")), up_s, or_dash(ctl_hget(h, "load")),
+               or_dash(ctl_hget(h, "conns")), pol);
     }
     if (c->o.json) {
         jw_end_arr(&c->out);

@@ -2,18 +2,21 @@
 # edgectl.sh -- bin/edgectl against a real redis-server, NSD and TLS edges:
 # every command, --json parsed, bad arguments refused (exit 2) before Redis
 # is touched, Lync's conflict rules refused in the node's words (exit 1), the
-# policy version counted up and PUBLISHed, concurrent edits all applied, node
-# drain published, sessions counted, diagnose right about a matching and a
-# mismatching certificate.
+# policy version counted up and PUBLISHed, concurrent edits all applied, a
+# change and a drain obeyed by a real edge-node, sessions counted, diagnose
+# right about a matching and a mismatching certificate; Sentinel, TLS to
+# Redis and AUTH through the nodes' own Redis client.
 #
 #   127.0.10.1:6391   redis-server (the pool's Redis)
 #   127.0.10.2:5061   openssl s_server, fabrikam-edge (sip.fabrikam.test), mutual TLS
 #   127.0.10.3:5061   openssl s_server, wrongsan (sip.evil.test): the DNS name is sip.northwind.test
+#   127.0.10.11       node1, an edge-node of pool t (internal :5060, TLS :5061)
 #   127.0.10.53:5300  NSD: fabrikam.test, northwind.test
 . "${EP_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/common.sh"
 . "$EP_LIB/dns.sh"
+. "$EP_LIB/node.sh"
 ep_setup edgectl
-need_bin edgectl
+need_bin edgectl edge-node
 need_cmd redis-server redis-cli nsd nsd-checkconf kdig openssl
 PY=/usr/bin/python3 # Debian's: the json module is all we need
 [ -x $PY ] || skip "$PY not installed"
@@ -303,35 +306,46 @@ got=$(published ep:$POOL:policy | sort -n | uniq | tr '\n' ' ')
 want=$(seq 1 "$final" | tr '\n' ' ')
 assert_eq "$want" "$got" "versions published on ep:$POOL:policy"
 
-# --- pool status and drain (the node registry as nodes write it) --------------------
+# --- pool status and drain: a real edge-node in the pool, and a dead one's record ------
+# node1 joins pool t (Redis holds a policy: it is not seeded from node1's file)
+node_conf node1 127.0.10.11 127.0.10.12:5070 "" "" "" "addr = \"$R:$RP\"; pool = \"$POOL\";"
+node_start node1
+node_runs() { [ "$("${RCLI[@]}" HGET ep:$POOL:node:node1 policy_version)" = "$1" ]; }
+wait_until 5 node_runs "$final" || fail "node1 does not report policy version $final: $("${RCLI[@]}" HGETALL ep:$POOL:node:node1 | paste -sd' ')"
 now=$(date +%s%3N)
-"${RCLI[@]}" SADD ep:$POOL:nodes edge1 edge2 >/dev/null
-"${RCLI[@]}" HSET ep:$POOL:node:edge1 id edge1 fqdn edge1.contoso.test internal 127.0.1.1:5060 \
-    external 127.0.1.1:5061 version 0.1.0 start_ms $((now - 3600000)) load 7 drain 0 \
-    policy_version "$final" seen_ms "$now" >/dev/null
-"${RCLI[@]}" SET ep:$POOL:alive:edge1 1 PX 30000 >/dev/null
+"${RCLI[@]}" SADD ep:$POOL:nodes edge2 >/dev/null
 "${RCLI[@]}" HSET ep:$POOL:node:edge2 id edge2 fqdn edge2.contoso.test policy_version 1 \
-    seen_ms $((now - 60000)) drain 0 >/dev/null
+    start_ms $((now - 3600000)) seen_ms $((now - 60000)) >/dev/null
 run 0 --json pool status
 json_ok
 assert_eq "$final" "$(jq 'd["policy_version"]')" "pool status: the pool's policy version"
-assert_eq '["edge1", true, 7, true, false]' "$(jq '[d["nodes"][0][k] for k in ("id", "alive", "load", "policy_current", "drain")]')" "pool status: edge1"
-assert_eq '["edge2", false, false]' "$(jq '[d["nodes"][1][k] for k in ("id", "alive", "policy_current")]')" "pool status: edge2"
-assert_cmp "$(jq 'd["nodes"][1]["seen_age_ms"]')" -ge 60000 "edge2's age"
-assert_cmp "$(jq 'd["nodes"][0]["uptime_s"]')" -ge 3600 "edge1's uptime"
+assert_eq '["edge2", false, "dead", false]' "$(jq '[d["nodes"][0][k] for k in ("id", "alive", "state", "policy_current")]')" "pool status: edge2"
+assert_cmp "$(jq 'd["nodes"][0]["seen_age_ms"]')" -ge 60000 "edge2's age"
+assert_eq '["node1", true, "active", true, false, "node1.contoso.test", "127.0.10.11:5060", "127.0.10.11:5061"]' \
+    "$(jq '[d["nodes"][1][k] for k in ("id", "alive", "state", "policy_current", "drain", "fqdn", "internal", "external")]')" "pool status: node1"
+assert_cmp "$(jq 'd["nodes"][1]["seen_age_ms"]')" -lt 3000 "node1's age"
 run 0 pool status
-grep -qE '^edge1 +alive ' "$OUT" || fail "pool status: $(cat "$OUT")"
+grep -qE '^node1 +active +- ' "$OUT" || fail "pool status: $(cat "$OUT")"
 grep -qE '^edge2 +DEAD .*1 \(behind\)$' "$OUT" || fail "pool status: $(cat "$OUT")"
-run 0 node drain edge1
-assert_eq 1 "$("${RCLI[@]}" HGET ep:$POOL:node:edge1 drain)" "drain flag"
+
+# a change reaches the running node (it reports the version it runs)
+edit blocked add junk.test
+wait_until 3 node_runs "$(version)" || fail "node1 did not apply policy version $(version)"
+note "ok: node1 runs policy version $(version)"
+
+run 0 node drain node1
+assert_eq 1 "$("${RCLI[@]}" HGET ep:$POOL:node:node1 drain)" "drain flag"
+node_state() { [ "$("${RCLI[@]}" HGET ep:$POOL:node:node1 state)" = "$1" ]; }
+wait_until 3 node_state drained || fail "node1 did not drain: $("${RCLI[@]}" HGET ep:$POOL:node:node1 state)"
 run 0 --json pool status
-assert_eq true "$(jq 'd["nodes"][0]["drain"]')" "pool status: edge1 drains"
-run 0 --json node undrain edge1
+assert_eq '[true, "drained"]' "$(jq '[d["nodes"][1]["drain"], d["nodes"][1]["state"]]')" "pool status: node1 drained"
+run 0 --json node undrain node1
 json_ok
-assert_eq 0 "$("${RCLI[@]}" HGET ep:$POOL:node:edge1 drain)" "drain flag after undrain"
+assert_eq 0 "$("${RCLI[@]}" HGET ep:$POOL:node:node1 drain)" "drain flag after undrain"
+wait_until 3 node_state active || fail "node1 did not undrain"
+assert_log "$WORK/node1.log" 'drained \(edgectl: drain\)' "node1's log"
 refused "pool t has no node ghost" node drain ghost
-wait_until 3 eval 'published ep:$POOL:nodes | grep -qx "undrain edge1"' || fail "no 'undrain edge1' on ep:$POOL:nodes: $(published ep:$POOL:nodes)"
-assert_eq "drain edge1,undrain edge1" "$(published ep:$POOL:nodes | paste -sd,)" "node events published"
+assert_eq "drain node1,undrain node1" "$(published ep:$POOL:nodes | paste -sd,)" "node events published"
 
 # --- sessions and the watch list ---------------------------------------------------------
 dlg() { # CALLID KIND DOMAIN INTERNAL REMOTE NODE

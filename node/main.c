@@ -255,6 +255,8 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
         apply_config(n, err, sizeof(err));
         return;
     }
+    if (n->pool)
+        pool_check_reload(n->pool, &old, &n->cfg);
     node_config_free(&old);
     if (n->policy->reload(n->policy, err, sizeof(err)) < 0)
         LOG_ERROR("main", "policy reload failed, keeping version %llu: %s",

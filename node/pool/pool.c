@@ -148,6 +148,38 @@ void pool_free(struct pool *p)
     free(p);
 }
 
+static bool same(const char *a, const char *b)
+{
+    return (!a || !*a) ? (!b || !*b) : (b && strcmp(a, b) == 0);
+}
+
+void pool_check_reload(const struct pool *p, const struct node_config *old,
+                       const struct node_config *fresh)
+{
+    if (!node_config_has_redis(fresh)) {
+        LOG_WARN("pool", "reload: the redis group is gone; this node stays in pool \"%s\" until "
+                 "it restarts", p->name);
+        return;
+    }
+    const char *changed = !same(old->node_id, fresh->node_id)                    ? "node.id"
+                          : !same(old->redis_addr, fresh->redis_addr)             ? "redis.addr"
+                          : !same(old->redis_sentinels, fresh->redis_sentinels)   ? "redis.sentinels"
+                          : !same(old->redis_master_name, fresh->redis_master_name) ? "redis.master_name"
+                          : !same(old->redis_username, fresh->redis_username)     ? "redis.username"
+                          : !same(old->redis_password, fresh->redis_password)     ? "redis.password"
+                          : old->redis_db != fresh->redis_db                      ? "redis.db"
+                          : old->redis_tls != fresh->redis_tls                    ? "redis.tls"
+                          : !same(old->redis_tls_ca, fresh->redis_tls_ca)         ? "redis.tls_ca"
+                          : !same(old->redis_tls_cert, fresh->redis_tls_cert)     ? "redis.tls_cert"
+                          : !same(old->redis_tls_key, fresh->redis_tls_key)       ? "redis.tls_key"
+                          : !same(old->redis_pool, fresh->redis_pool)             ? "redis.pool"
+                          : !same(old->redis_snapshot, fresh->redis_snapshot)     ? "redis.snapshot"
+                                                                                  : NULL;
+    if (changed)
+        LOG_WARN("pool", "reload: %s changed: the redis group and node.id take effect at the next "
+                 "restart", changed);
+}
+
 void pool_on_state(struct pool *p, void (*cb)(void *arg, bool up), void *arg)
 {
     if (p->n_listeners < POOL_MAX_LISTENERS) {

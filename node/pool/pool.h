@@ -21,6 +21,7 @@
 #include "redis.h"
 
 struct node;
+struct node_config;
 struct registry;
 
 #define POOL_MAX_LISTENERS 4
@@ -60,6 +61,11 @@ int pool_attach(struct node *n, void (*on_policy)(void *arg), char *err, size_t 
 /* Close the connection (pending callbacks run first, and start nothing) and
  * free the pool. Before the policy store is freed. */
 void pool_free(struct pool *p);
+
+/* SIGHUP: the redis group and node.id take effect only at a restart; say so
+ * when fresh changes them. */
+void pool_check_reload(const struct pool *p, const struct node_config *old,
+                       const struct node_config *fresh);
 
 /* cb is told every up/down change (after the pool logged it). */
 void pool_on_state(struct pool *p, void (*cb)(void *arg, bool up), void *arg);

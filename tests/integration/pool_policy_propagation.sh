@@ -136,9 +136,13 @@ for i in 1 2 3; do
         fail "node$i did not pick up version $((BAD + 1)) without a notification"
 done
 
-# SIGHUP re-reads Redis too
+# SIGHUP re-reads Redis too; a changed redis group waits for a restart (said so)
+sed -i 's/^redis = { addr/redis = { pool = "other"; addr/' "$WORK/node1.conf"
 ep_kill node1 HUP
 wait_log "$WORK/node1.log" "reload: reading ep:edgepool:policy" 5 || fail "SIGHUP did not re-read Redis"
+assert_log "$WORK/node1.log" "reload: redis.pool changed: the redis group and node.id take effect at the next restart" \
+    "node1 says the new pool name waits for a restart"
+"$EP_BIN/edge-node" --check-config -c "$WORK/node1.conf" >"$WORK/check.out" 2>&1 || fail "--check-config refused a redis group: $(cat "$WORK/check.out")"
 
 # drain node2 through the registry channel: new requests 503 + Retry-After
 if [ -n "$CTL" ]; then

@@ -25,8 +25,8 @@ size_t pool_dialog_id(struct slice call_id, struct slice tag1, struct slice tag2
         tag1 = tag2;
         tag2 = x;
     }
-    int k = snprintf(buf, len, "%.*s:%.*s:%.*s", SLICE_FMT(call_id), SLICE_FMT(tag1),
-                     SLICE_FMT(tag2));
+    int k =
+        snprintf(buf, len, "%.*s:%.*s:%.*s", SLICE_FMT(call_id), SLICE_FMT(tag1), SLICE_FMT(tag2));
     return k < 0 || (size_t)k >= len ? 0 : (size_t)k;
 }
 
@@ -185,10 +185,15 @@ static void lookup_done(void *arg, const redisReply *reply, const char *err)
             p->stats.lookup_errors++;
         else
             p->stats.lookup_misses++;
-        LOG_INFO("pool", "in-dialog %s from inside without ep-peer: dialog %s (%s); routed by "
-                 "its domain", sip_method_name(t->method) ? sip_method_name(t->method) : "request",
+        LOG_INFO("pool",
+                 "in-dialog %s from inside without ep-peer: dialog %s (%s); routed by "
+                 "its domain",
+                 sip_method_name(t->method) ? sip_method_name(t->method) : "request",
                  pool_reply_failed(reply) ? "lookup failed" : "not in Redis",
-                 pool_reply_failed(reply) ? (reply ? reply->str : err ? err : "?") : "-");
+                 pool_reply_failed(reply) ? (reply ? reply->str
+                                             : err ? err
+                                                   : "?")
+                                          : "-");
         route_by_domain(n, t);
         return;
     }
@@ -205,9 +210,10 @@ static void lookup_done(void *arg, const redisReply *reply, const char *err)
     t->n_targets = 1;
     t->target_idx = 0;
     snprintf(t->peer, sizeof(t->peer), "%.*s", (int)reply->len, reply->str);
-    LOG_INFO("pool", "in-dialog %s from inside without ep-peer: routed to %s from the pool's "
-             "dialog record", sip_method_name(t->method) ? sip_method_name(t->method) : "request",
-             t->peer);
+    LOG_INFO("pool",
+             "in-dialog %s from inside without ep-peer: routed to %s from the pool's "
+             "dialog record",
+             sip_method_name(t->method) ? sip_method_name(t->method) : "request", t->peer);
     proxy_txn_resume(n, t->id, 0, NULL);
 }
 

@@ -17,22 +17,22 @@
 
 struct redis_store {
     struct pool *pool;
-    struct policy_redis_opts o; /* strings copied below */
+    void (*on_apply)(void *arg);
+    void *arg;
     char *config_path, *snapshot, *node_id;
-    char key[300];              /* ep:<pool>:policy, the hash and the channel */
+    char key[300]; /* ep:<pool>:policy, the hash and the channel */
 
     const struct policy *cur;
-    char *cur_text;   /* the text cur was built from (NULL: the configuration file's) */
-    bool from_redis;  /* cur is a policy of the pool (from Redis, or its snapshot) */
+    char *cur_text;     /* the text cur was built from (NULL: the configuration file's) */
+    bool from_redis;    /* cur is a policy of the pool (from Redis, or its snapshot) */
     const char *source; /* "snapshot", "configuration file", "Redis" (static) */
 
-    char *seed_text;  /* the configuration file's policy body, or NULL */
+    char *seed_text; /* the configuration file's policy body, or NULL */
     bool reading, read_again, seeding, restoring, empty_logged;
     uint64_t seed_reconnects;
-    uint64_t notified_ms; /* wall clock of the latest change notification */
     uint64_t refused_version; /* the latest version refused (not read again by the poll) */
     bool polling;
-    struct event *poll;   /* every second: the version, in case a notification was lost */
+    struct event *poll; /* every second: the version, in case a notification was lost */
 };
 
 static void refresh(struct redis_store *s);
@@ -44,8 +44,10 @@ static void write_snapshot(struct redis_store *s)
     char err[512];
     if (policy_snapshot_write(s->snapshot, s->pool->name, s->node_id, policy_version(s->cur),
                               s->cur_text, pool_wall_ms(), err, sizeof(err)) < 0)
-        LOG_WARN("policy", "policy snapshot not saved (a restart while Redis is down would use "
-                 "an older policy): %s", err);
+        LOG_WARN("policy",
+                 "policy snapshot not saved (a restart while Redis is down would use "
+                 "an older policy): %s",
+                 err);
 }
 
 static void apply(struct redis_store *s, uint64_t version, const char *text, uint64_t updated_ms,
@@ -64,7 +66,8 @@ static void apply(struct redis_store *s, uint64_t version, const char *text, uin
     struct policy *p = policy_from_text(text, version, err, sizeof(err));
     if (!p) {
         s->refused_version = version;
-        LOG_ERROR("policy", "policy version %llu in Redis (%s%s%s) refused, keeping version %llu: %s",
+        LOG_ERROR("policy",
+                  "policy version %llu in Redis (%s%s%s) refused, keeping version %llu: %s",
                   (unsigned long long)version, s->key, updated_by ? ", written by " : "",
                   updated_by ? updated_by : "", (unsigned long long)policy_version(s->cur), err);
         return;
@@ -89,10 +92,10 @@ static void apply(struct redis_store *s, uint64_t version, const char *text, uin
         snprintf(lag, sizeof(lag), ", %llu ms after it was written",
                  (unsigned long long)(now - updated_ms));
     LOG_INFO("policy", "policy version %llu applied from Redis (was %llu%s%s%s)",
-             (unsigned long long)version, (unsigned long long)old, updated_by ? ", written by " : "",
-             updated_by ? updated_by : "", lag);
-    if (s->o.on_apply)
-        s->o.on_apply(s->o.arg);
+             (unsigned long long)version, (unsigned long long)old,
+             updated_by ? ", written by " : "", updated_by ? updated_by : "", lag);
+    if (s->on_apply)
+        s->on_apply(s->arg);
     write_snapshot(s);
 }
 
@@ -111,9 +114,10 @@ static void seed_exec_done(void *arg, const redisReply *reply, const char *err)
         return;
     if (reply && reply->type == REDIS_REPLY_ARRAY) {
         if (restore) {
-            LOG_WARN("policy", "%s was empty (Redis restarted without its data?): restored "
-                     "policy version %llu from this node", s->key,
-                     (unsigned long long)policy_version(s->cur));
+            LOG_WARN("policy",
+                     "%s was empty (Redis restarted without its data?): restored "
+                     "policy version %llu from this node",
+                     s->key, (unsigned long long)policy_version(s->cur));
         } else {
             LOG_INFO("policy", "the pool had no policy: seeded %s (version 1) from %s", s->key,
                      s->config_path);
@@ -126,7 +130,9 @@ static void seed_exec_done(void *arg, const redisReply *reply, const char *err)
         LOG_INFO("policy", "another node wrote the pool's policy first: reading it");
     } else {
         LOG_WARN("policy", "writing %s failed: %s", s->key,
-                 reply && reply->type == REDIS_REPLY_ERROR ? reply->str : err ? err : "?");
+                 reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                 : err                                     ? err
+                                                           : "?");
         return; /* again at the next reconnect or SIGHUP */
     }
     refresh(s);
@@ -219,7 +225,9 @@ static void read_done(void *arg, const redisReply *reply, const char *err)
     if (pool_reply_failed(reply) || reply->type != REDIS_REPLY_ARRAY) {
         if (reply || (err && strcmp(err, "redis down") != 0))
             LOG_WARN("policy", "cannot read %s: %s; keeping policy version %llu", s->key,
-                     reply && reply->type == REDIS_REPLY_ERROR ? reply->str : err ? err : "?",
+                     reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                     : err                                     ? err
+                                                               : "?",
                      (unsigned long long)policy_version(s->cur));
         s->read_again = false; /* the next reconnect reads it again */
         return;
@@ -234,9 +242,10 @@ static void read_done(void *arg, const redisReply *reply, const char *err)
         } else if (s->seed_text && !s->seeding) {
             seed(s, false);
         } else if (!s->seeding && !s->empty_logged) {
-            LOG_WARN("policy", "the pool has no policy in Redis (%s): running on the %s's, "
-                     "version %llu, until edgectl writes one", s->key, s->source,
-                     (unsigned long long)policy_version(s->cur));
+            LOG_WARN("policy",
+                     "the pool has no policy in Redis (%s): running on the %s's, "
+                     "version %llu, until edgectl writes one",
+                     s->key, s->source, (unsigned long long)policy_version(s->cur));
             s->empty_logged = true;
         }
     } else {
@@ -270,7 +279,6 @@ static void refresh(struct redis_store *s)
 static void on_message(void *arg, const char *channel, const char *payload, size_t len)
 {
     struct redis_store *s = arg;
-    s->notified_ms = pool_wall_ms();
     LOG_DEBUG("policy", "change notified on %s (version %.*s): reading it", channel,
               (int)(len > 20 ? 20 : len), payload);
     refresh(s);
@@ -293,8 +301,10 @@ static void poll_done(void *arg, const redisReply *reply, const char *err)
         return;
     unsigned long long v = strtoull(reply->str, NULL, 10);
     if ((!s->from_redis || v != policy_version(s->cur)) && v != s->refused_version) {
-        LOG_INFO("policy", "policy version %llu in Redis, %llu here: no notification came, "
-                 "reading it", v, (unsigned long long)policy_version(s->cur));
+        LOG_INFO("policy",
+                 "policy version %llu in Redis, %llu here: no notification came, "
+                 "reading it",
+                 v, (unsigned long long)policy_version(s->cur));
         refresh(s);
     }
 }
@@ -326,8 +336,10 @@ static int rs_reload(struct policy_store *st, char *err, size_t errlen)
 {
     struct redis_store *s = st->impl;
     if (!s->pool->up) {
-        LOG_WARN("policy", "reload: Redis is down, keeping policy version %llu (read again when "
-                 "Redis returns)", (unsigned long long)policy_version(s->cur));
+        LOG_WARN("policy",
+                 "reload: Redis is down, keeping policy version %llu (read again when "
+                 "Redis returns)",
+                 (unsigned long long)policy_version(s->cur));
         return 0;
     }
     LOG_INFO("policy", "reload: reading %s", s->key);
@@ -366,7 +378,8 @@ static int load_first(struct redis_store *s, char *err, size_t errlen)
 {
     uint64_t version;
     char *text = NULL, why[512] = "";
-    if (access(s->snapshot, F_OK) == 0 && policy_snapshot_read(s->snapshot, &version, &text, why, sizeof(why)) == 0) {
+    if (access(s->snapshot, F_OK) == 0 &&
+        policy_snapshot_read(s->snapshot, &version, &text, why, sizeof(why)) == 0) {
         struct policy *p = policy_from_text(text, version, why, sizeof(why));
         if (p) {
             s->cur = p;
@@ -407,7 +420,8 @@ struct policy_store *policy_store_redis_new(struct pool *pool, const struct poli
         goto fail;
     }
     s->pool = pool;
-    s->o = *o;
+    s->on_apply = o->on_apply;
+    s->arg = o->arg;
     snprintf(s->key, sizeof(s->key), EP_KEY_POLICY, pool->name);
     if (o->seed && o->config_path &&
         policy_text_of_file(o->config_path, &s->seed_text, err, errlen) < 0)

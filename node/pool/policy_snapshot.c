@@ -79,8 +79,7 @@ int policy_snapshot_write(const char *path, const char *pool, const char *node, 
     return 0;
 }
 
-int policy_snapshot_read(const char *path, uint64_t *version, char **text, char *err,
-                         size_t errlen)
+int policy_snapshot_read(const char *path, uint64_t *version, char **text, char *err, size_t errlen)
 {
     *text = NULL;
     config_t cfg;

@@ -76,9 +76,11 @@ int policy_text_of_file(const char *path, char **text, char *err, size_t errlen)
     errno = 0;
     if (!config_read_file(&cfg, path)) {
         if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-            snprintf(err, errlen, "%s: cannot read: %s", path, errno ? strerror(errno) : "I/O error");
+            snprintf(err, errlen, "%s: cannot read: %s", path,
+                     errno ? strerror(errno) : "I/O error");
         else
-            snprintf(err, errlen, "%s:%d: %s", config_error_file(&cfg) ? config_error_file(&cfg) : path,
+            snprintf(err, errlen, "%s:%d: %s",
+                     config_error_file(&cfg) ? config_error_file(&cfg) : path,
                      config_error_line(&cfg), config_error_text(&cfg));
         config_destroy(&cfg);
         return -1;

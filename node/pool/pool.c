@@ -36,18 +36,20 @@ static void on_state(void *arg, bool up)
     uint64_t now = pool_wall_ms();
     if (up) {
         if (!p->ever_up)
-            LOG_INFO("pool", "Redis at %s up: pool \"%s\" state shared", redis_current_addr(p->redis),
-                     p->name);
+            LOG_INFO("pool", "Redis at %s up: pool \"%s\" state shared",
+                     redis_current_addr(p->redis), p->name);
         else
-            LOG_WARN("pool", "Redis at %s up again after %.1f s: catching up (policy, registry); "
-                     "pool state shared again", redis_current_addr(p->redis),
-                     (double)(now - p->down_since_ms) / 1000.0);
+            LOG_WARN("pool",
+                     "Redis at %s up again after %.1f s: catching up (policy, registry); "
+                     "pool state shared again",
+                     redis_current_addr(p->redis), (double)(now - p->down_since_ms) / 1000.0);
         p->ever_up = true;
         p->down_since_ms = 0;
     } else {
         p->down_since_ms = now;
         p->last_down_log_ms = now;
-        LOG_WARN("pool", "Redis at %s down: relaying goes on with the cached policy (version %llu); "
+        LOG_WARN("pool",
+                 "Redis at %s down: relaying goes on with the cached policy (version %llu); "
                  "registry, dialog state and pool-wide throttling paused (local throttling)",
                  redis_current_addr(p->redis), (unsigned long long)policy_version_now(n));
     }
@@ -136,7 +138,8 @@ void pool_free(struct pool *p)
     redis_free(p->redis); /* pending callbacks run now, see closing and start nothing */
     if (p->registry)
         registry_free(p->registry);
-    LOG_INFO("pool", "Redis: %llu write(s), %llu failed, %llu dropped while down; %llu dialog "
+    LOG_INFO("pool",
+             "Redis: %llu write(s), %llu failed, %llu dropped while down; %llu dialog "
              "lookup(s) (%llu not found, %llu failed); %llu pool-wide throttle check(s), %llu "
              "done locally",
              (unsigned long long)p->stats.writes, (unsigned long long)p->stats.write_errors,
@@ -157,27 +160,40 @@ void pool_check_reload(const struct pool *p, const struct node_config *old,
                        const struct node_config *fresh)
 {
     if (!node_config_has_redis(fresh)) {
-        LOG_WARN("pool", "reload: the redis group is gone; this node stays in pool \"%s\" until "
-                 "it restarts", p->name);
+        LOG_WARN("pool",
+                 "reload: the redis group is gone; this node stays in pool \"%s\" until "
+                 "it restarts",
+                 p->name);
         return;
     }
-    const char *changed = !same(old->node_id, fresh->node_id)                    ? "node.id"
-                          : !same(old->redis_addr, fresh->redis_addr)             ? "redis.addr"
-                          : !same(old->redis_sentinels, fresh->redis_sentinels)   ? "redis.sentinels"
-                          : !same(old->redis_master_name, fresh->redis_master_name) ? "redis.master_name"
-                          : !same(old->redis_username, fresh->redis_username)     ? "redis.username"
-                          : !same(old->redis_password, fresh->redis_password)     ? "redis.password"
-                          : old->redis_db != fresh->redis_db                      ? "redis.db"
-                          : old->redis_tls != fresh->redis_tls                    ? "redis.tls"
-                          : !same(old->redis_tls_ca, fresh->redis_tls_ca)         ? "redis.tls_ca"
-                          : !same(old->redis_tls_cert, fresh->redis_tls_cert)     ? "redis.tls_cert"
-                          : !same(old->redis_tls_key, fresh->redis_tls_key)       ? "redis.tls_key"
-                          : !same(old->redis_pool, fresh->redis_pool)             ? "redis.pool"
-                          : !same(old->redis_snapshot, fresh->redis_snapshot)     ? "redis.snapshot"
-                                                                                  : NULL;
+    const struct {
+        const char *key;
+        bool changed;
+    } what[] = {
+        {"node.id", !same(old->node_id, fresh->node_id)},
+        {"redis.addr", !same(old->redis_addr, fresh->redis_addr)},
+        {"redis.sentinels", !same(old->redis_sentinels, fresh->redis_sentinels)},
+        {"redis.master_name", !same(old->redis_master_name, fresh->redis_master_name)},
+        {"redis.username", !same(old->redis_username, fresh->redis_username)},
+        {"redis.password", !same(old->redis_password, fresh->redis_password)},
+        {"redis.db", old->redis_db != fresh->redis_db},
+        {"redis.tls", old->redis_tls != fresh->redis_tls},
+        {"redis.tls_ca", !same(old->redis_tls_ca, fresh->redis_tls_ca)},
+        {"redis.tls_cert", !same(old->redis_tls_cert, fresh->redis_tls_cert)},
+        {"redis.tls_key", !same(old->redis_tls_key, fresh->redis_tls_key)},
+        {"redis.tls_server_name", !same(old->redis_tls_server_name, fresh->redis_tls_server_name)},
+        {"redis.pool", !same(old->redis_pool, fresh->redis_pool)},
+        {"redis.snapshot", !same(old->redis_snapshot, fresh->redis_snapshot)},
+    };
+    const char *changed = NULL;
+    for (size_t i = 0; i < sizeof(what) / sizeof(what[0]) && !changed; i++)
+        if (what[i].changed)
+            changed = what[i].key;
     if (changed)
-        LOG_WARN("pool", "reload: %s changed: the redis group and node.id take effect at the next "
-                 "restart", changed);
+        LOG_WARN("pool",
+                 "reload: %s changed: the redis group and node.id take effect at the next "
+                 "restart",
+                 changed);
 }
 
 void pool_on_state(struct pool *p, void (*cb)(void *arg, bool up), void *arg)

@@ -27,9 +27,9 @@ struct registry;
 #define POOL_MAX_LISTENERS 4
 
 struct pool_stats {
-    uint64_t writes;         /* fire-and-forget writes sent */
-    uint64_t write_errors;   /* ... answered with an error or timed out */
-    uint64_t writes_dropped; /* ... not sent: Redis was down */
+    uint64_t writes;                                /* fire-and-forget writes sent */
+    uint64_t write_errors;                          /* ... answered with an error or timed out */
+    uint64_t writes_dropped;                        /* ... not sent: Redis was down */
     uint64_t lookups, lookup_misses, lookup_errors; /* dialog lookups */
     uint64_t throttle_checks, throttle_fallbacks;   /* pool-wide throttle checks, local fallbacks */
 };
@@ -37,8 +37,8 @@ struct pool_stats {
 struct pool {
     struct node *node;
     struct redis *redis;
-    char *name;             /* the pool's name in the keys: ep:<name>:... */
-    bool up;                /* connected (after AUTH and SELECT) */
+    char *name; /* the pool's name in the keys: ep:<name>:... */
+    bool up;    /* connected (after AUTH and SELECT) */
     bool ever_up;
     bool closing;           /* pool_free() is running: callbacks start nothing new */
     uint64_t down_since_ms; /* wall clock; 0 while up */

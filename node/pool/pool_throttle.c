@@ -27,7 +27,7 @@ struct check {
     char peer_str[64];
     char cert_info[256];
     bool failed;
-    char watch[640];     /* the domain's watch entry, "" if none */
+    char watch[640]; /* the domain's watch entry, "" if none */
 };
 
 static void on_watch(void *arg, const redisReply *reply, const char *err)
@@ -202,7 +202,7 @@ int pool_throttle_check(struct node *n, struct conn *c, struct txn *t, struct sl
     struct redis *r = p->redis;
     redis_command(r, on_watch, k, "HGET %s %s", wkey, k->domain);
     if (redis_command(r, on_incr, k, "INCR %s", rkey) < 0)
-        finish(k, THROTTLE_OK, true); /* cannot happen: the formats are fixed */
+        finish(k, THROTTLE_OK, true);                  /* cannot happen: the formats are fixed */
     redis_command(r, NULL, NULL, "EXPIRE %s 2", rkey); /* k may be gone: not used */
     return FED_PENDING;
 }

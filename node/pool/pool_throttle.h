@@ -12,10 +12,11 @@
  * the entry). The rate is an INCR and the contact cap a short Lua script on
  * the one set, so both hold exactly however many nodes decide at once; a
  * request over the rate is not counted as a contact (a second round trip,
- * only for requests within the rate). A request that passes the pool's limits then goes through the node's own
- * throttle (node/federation/throttle.h), which keeps the response monitor
- * (suspicious partners held at 1 msg/s) and the node's watch-list report.
- * With Redis down, the node's own throttle alone decides. */
+ * only for requests within the rate). A request that passes the pool's
+ * limits then goes through the node's own throttle
+ * (node/federation/throttle.h), which keeps the response monitor (suspicious
+ * partners held at 1 msg/s) and the node's watch-list report. With Redis
+ * down, the node's own throttle alone decides. */
 #ifndef EP_POOL_POOL_THROTTLE_H
 #define EP_POOL_POOL_THROTTLE_H
 

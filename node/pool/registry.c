@@ -40,8 +40,10 @@ static void set_drained(struct registry *r, bool on, const char *why)
         return;
     n->drained = on;
     if (on)
-        LOG_WARN("pool", "drained (%s): new requests get 503, established dialogs go on; "
-                 "%zu transaction(s) open", why, proxy_open_transactions(n));
+        LOG_WARN("pool",
+                 "drained (%s): new requests get 503, established dialogs go on; "
+                 "%zu transaction(s) open",
+                 why, proxy_open_transactions(n));
     else
         LOG_WARN("pool", "undrained (%s): taking new requests again", why);
     registry_write(r);
@@ -103,8 +105,10 @@ static void tick(evutil_socket_t fd, short what, void *arg)
     /* say so while Redis is away: at start after 2 s, then every minute */
     uint64_t now = pool_wall_ms();
     if (!p->ever_up && r->ticks >= 2 && !r->unreachable_logged) {
-        LOG_WARN("pool", "Redis unreachable since start: relaying with policy version %llu; "
-                 "retrying", (unsigned long long)policy_version(p->node->policy->current(p->node->policy)));
+        LOG_WARN("pool",
+                 "Redis unreachable since start: relaying with policy version %llu; "
+                 "retrying",
+                 (unsigned long long)policy_version(p->node->policy->current(p->node->policy)));
         r->unreachable_logged = true;
         p->last_down_log_ms = now;
     } else if (p->last_down_log_ms && now - p->last_down_log_ms >= 60000) {

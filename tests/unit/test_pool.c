@@ -24,7 +24,10 @@
 /* main.c's clock: the dialog code links the proxy in, which wants it */
 struct node;
 uint64_t node_now_ms(const struct node *n);
-uint64_t node_now_ms(const struct node *n) { return 0; }
+uint64_t node_now_ms(const struct node *n)
+{
+    return 0;
+}
 
 static char dir[] = "/tmp/test_pool.XXXXXX";
 
@@ -56,7 +59,8 @@ static const char conf[] =
     "policy = {\n"
     "  access_edge = { allow_federated_users = true; discovered_partner_standard_rate = 7; };\n"
     "  internal_domains = [ \"contoso.test\" ];\n"
-    "  allowed_domains = ( \"fabrikam.test\", { domain = \"x.test\"; comment = \"a {b} \\\"q\\\"\"; } );\n"
+    "  allowed_domains = ( \"fabrikam.test\", { domain = \"x.test\"; comment = \"a {b} "
+    "\\\"q\\\"\"; } );\n"
     "  blocked_domains = ( \"spam.test\" );\n"
     "};\n"
     "redis = { addr = \"127.0.0.1:6379\"; };\n";
@@ -96,7 +100,8 @@ static void test_text_of_file(void **state)
 static void test_text_forms(void **state)
 {
     char err[512];
-    struct policy *p = policy_from_text("internal_domains = [ \"contoso.test\" ];", 3, err, sizeof(err));
+    struct policy *p =
+        policy_from_text("internal_domains = [ \"contoso.test\" ];", 3, err, sizeof(err));
     assert_non_null(p);
     assert_true(policy_is_internal_domain(p, slice_cstr("contoso.test")));
     policy_free(p);
@@ -111,13 +116,15 @@ static void test_text_forms(void **state)
     assert_false(policy_settings(p)->allow_federated_users);
     policy_free(p);
 
-    assert_null(policy_from_text("internal_domains = [ \"contoso.test\" ];\naccess_edge = { bogus = 1; };",
-                                 6, err, sizeof(err)));
+    assert_null(
+        policy_from_text("internal_domains = [ \"contoso.test\" ];\naccess_edge = { bogus = 1; };",
+                         6, err, sizeof(err)));
     assert_non_null(strstr(err, "<string>:2:"));
     assert_non_null(strstr(err, "policy.access_edge.bogus"));
     assert_null(policy_from_text("internal_domains = [ \n", 7, err, sizeof(err)));
-    assert_null(policy_from_text("allowed_domains = ( \"a.test\" );\nblocked_domains = ( \"a.test\" );",
-                                 8, err, sizeof(err)));
+    assert_null(
+        policy_from_text("allowed_domains = ( \"a.test\" );\nblocked_domains = ( \"a.test\" );", 8,
+                         err, sizeof(err)));
     assert_non_null(strstr(err, "a.test"));
 }
 
@@ -136,11 +143,14 @@ static void test_snapshot_round_trip(void **state)
 {
     char path[200], err[512];
     snprintf(path, sizeof(path), "%s/snap.policy", dir);
-    const char *text = "allowed_domains = ( { domain = \"x.test\"; comment = \"tab\\there \\\\ \\\"q\\\" é\"; } );\n"
+    const char *text = "allowed_domains = ( { domain = \"x.test\"; comment = \"tab\\there \\\\ "
+                       "\\\"q\\\" é\"; } );\n"
                        "\tinternal_domains = [ \"contoso.test\" ];\n\nno final newline";
     int before = count_files();
-    assert_int_equal(policy_snapshot_write(path, "pool1", "n1", 42, text, 1000, err, sizeof(err)), 0);
-    assert_int_equal(policy_snapshot_write(path, "pool1", "n1", 43, text, 2000, err, sizeof(err)), 0);
+    assert_int_equal(policy_snapshot_write(path, "pool1", "n1", 42, text, 1000, err, sizeof(err)),
+                     0);
+    assert_int_equal(policy_snapshot_write(path, "pool1", "n1", 43, text, 2000, err, sizeof(err)),
+                     0);
     assert_int_equal(count_files(), before + 1);
     uint64_t v = 0;
     char *back = NULL;
@@ -191,7 +201,8 @@ static void test_config_redis(void **state)
     assert_true(c.redis_seed_policy);
     node_config_free(&c);
 
-    const char *path = write_file("r.conf",
+    const char *path = write_file(
+        "r.conf",
         "redis = { sentinels = \"127.0.0.1:26379,127.0.0.2:26379\"; master_name = \"m\";\n"
         "  username = \"u\"; password = \"p\"; db = 3; tls = true; tls_ca = \"ca.pem\";\n"
         "  tls_cert = \"c.pem\"; tls_key = \"k.pem\"; pool = \"east\"; snapshot = \"/x/s\";\n"
@@ -225,7 +236,7 @@ static void test_config_redis(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text_of_file),     cmocka_unit_test(test_text_forms),
+        cmocka_unit_test(test_text_of_file),        cmocka_unit_test(test_text_forms),
         cmocka_unit_test(test_snapshot_round_trip), cmocka_unit_test(test_dialog_id),
         cmocka_unit_test(test_config_redis),
     };

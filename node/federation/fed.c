@@ -34,11 +34,12 @@ static struct slice uri_host(struct slice uri)
     return sip_uri_parse(uri, &u) == 0 ? u.host : SLICE_NULL;
 }
 
-/* "user@host" of a URI into buf. */
+/* "user@host" of a URI into buf; empty for a URI without a user (a server,
+ * e.g. OPTIONS to the edge): no user to check or count as a contact. */
 static struct slice uri_aor(struct slice uri, char *buf, size_t len)
 {
     struct sip_uri u;
-    if (sip_uri_parse(uri, &u) < 0)
+    if (sip_uri_parse(uri, &u) < 0 || u.user.len == 0)
         return SLICE_NULL;
     int k = snprintf(buf, len, "%.*s@%.*s", SLICE_FMT(u.user), SLICE_FMT(u.host));
     return slice_from(buf, k < 0 ? 0 : ((size_t)k < len ? (size_t)k : len - 1));

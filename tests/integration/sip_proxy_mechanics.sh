@@ -54,6 +54,13 @@ assert_eq 0 "$CLI_RC" "--check-config on a good file"
 assert_log "$WORK/check_good.out" 'configuration OK' "--check-config says OK"
 cli check_default --check-config
 assert_eq 0 "$CLI_RC" "--check-config on the embedded default"
+# the annotated sample an operator starts from is valid and shows every key
+cli check_sample --check-config -c deploy/edge-node.conf
+assert_eq 0 "$CLI_RC" "--check-config on deploy/edge-node.conf"
+cli reference --print-config
+for key in $(grep -oE '^ +#? *[a-z_]+ =' "$WORK/reference.out" | tr -d ' #=' | sort -u); do
+    grep -qw "$key" deploy/edge-node.conf || fail "deploy/edge-node.conf does not show the key $key"
+done
 
 # an unknown key, a value out of range, a value of the wrong type, an unknown
 # policy key, a bad policy value: exit 1 naming FILE:LINE: key

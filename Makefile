@@ -21,7 +21,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
-               -Ishared -Inode $(PKG_CFLAGS)
+               -Ishared -Inode -Ibalancer $(PKG_CFLAGS)
 ifeq ($(SAN),1)
   BUILD   := build-san
   BIN     := build-san/bin
@@ -38,18 +38,20 @@ endif
 SHARED_SRC := $(sort $(wildcard shared/*.c))
 NODE_SRC   := $(sort $(shell find node -name '*.c' ! -name main.c ! -path 'node/edgectl/*'))
 CTL_SRC    := $(sort $(wildcard node/edgectl/*.c))
+BAL_SRC    := $(sort $(shell find balancer -name '*.c' ! -name main.c 2>/dev/null))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
 
 SHARED_OBJ := $(SHARED_SRC:%.c=$(BUILD)/%.o)
 NODE_OBJ   := $(NODE_SRC:%.c=$(BUILD)/%.o)
 CTL_OBJ    := $(CTL_SRC:%.c=$(BUILD)/%.o)
+BAL_OBJ    := $(BAL_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all deps test-deps unit integration fuzz test run stop bench clean format tidy
 
-all: $(BIN)/edge-node $(if $(CTL_SRC),$(BIN)/edgectl)
+all: $(BIN)/edge-node $(if $(CTL_SRC),$(BIN)/edgectl) $(if $(wildcard balancer/main.c),$(BIN)/edge-balancer)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -59,8 +61,14 @@ $(BUILD)/libshared.a: $(SHARED_OBJ)
 	@rm -f $@; ar rcs $@ $^
 $(BUILD)/libnode.a: $(NODE_OBJ)
 	@rm -f $@; ar rcs $@ $^
+$(BUILD)/libbalancer.a: $(BAL_OBJ)
+	@rm -f $@; ar rcs $@ $^ $(if $(BAL_OBJ),,$(BUILD)/shared/log.o)
 
 $(BIN)/edge-node: $(BUILD)/node/main.o $(BUILD)/libnode.a $(BUILD)/libshared.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BIN)/edge-balancer: $(BUILD)/balancer/main.o $(BUILD)/libbalancer.a $(BUILD)/libshared.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -69,12 +77,12 @@ $(BIN)/edgectl: $(CTL_OBJ) $(BUILD)/libnode.a $(BUILD)/libshared.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libnode.a $(BUILD)/libshared.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbalancer.a $(BUILD)/libnode.a $(BUILD)/libshared.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
 # Small programs the integration tests drive (e.g. a resolver probe).
-$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libnode.a $(BUILD)/libshared.a
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libbalancer.a $(BUILD)/libnode.a $(BUILD)/libshared.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

@@ -1,0 +1,53 @@
+/* health.h -- which nodes of the pool may take new work, and how loaded.
+ *
+ * The node set comes from the pool's Redis registry (ep:<pool>:nodes, each
+ * node's hash and its alive key) refreshed every check interval, plus any
+ * static nodes in the balancer's configuration (a pool without Redis). Each
+ * node is also checked actively (TCP connect, TLS handshake, or a SIP OPTIONS
+ * over TLS to its federation port) every interval with HAProxy's rise/fall
+ * counting. A node is healthy when it is alive in the registry (or static),
+ * its checks pass, and it is not draining. Listeners (the DNS responder, the
+ * VIP) are told of every change as it happens. */
+#ifndef EP_HEALTH_H
+#define EP_HEALTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct balancer;
+
+struct health_node {
+    char id[64];
+    char fqdn[256];
+    char ext_host[64];       /* the node's external (federation) address, numeric */
+    uint16_t sip_port;       /* its federation port, 5061 */
+    uint16_t xmpp_port;      /* its XMPP s2s port, 5269 (0: none) */
+    struct sockaddr_storage ext_addr; /* ext_host with port 0 */
+    bool from_registry;      /* else static (configuration) */
+    bool alive;              /* registry liveness key present (static: true) */
+    bool draining;           /* registry drain/state */
+    bool check_ok;           /* active checks: after rise successes / fall failures */
+    bool healthy;            /* alive && check_ok && !draining */
+    unsigned vip_conns;      /* open VIP connections to it (the VIP keeps this) */
+    uint64_t changed_ms;     /* when healthy last changed */
+    uint32_t check_latency_us; /* last successful check */
+};
+
+/* Start watching (timers on b's loop). NULL with err on failure. */
+struct health *health_new(struct balancer *b, char *err, size_t errlen);
+void health_free(struct health *h);
+
+/* The current nodes (healthy or not), valid until the next event-loop turn. */
+size_t health_nodes(struct health *h, struct health_node **out);
+/* The node with this id, or NULL. */
+struct health_node *health_node_by_id(struct health *h, const char *id);
+size_t health_healthy_count(const struct health *h);
+
+/* Called when a node becomes healthy or unhealthy (or appears / goes away:
+ * gone = true, the pointer valid only during the call). Several listeners. */
+typedef void (*health_change_cb)(void *arg, struct health_node *n, bool gone);
+int health_on_change(struct health *h, health_change_cb cb, void *arg);
+
+#endif

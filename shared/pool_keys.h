@@ -48,4 +48,11 @@
  * entry is removed), suspicious */
 #define EP_KEY_WATCH "ep:%s:watch"
 
+/* VIP pins (balancer/vip/pin.c): string, the node id a source address is
+ * pinned to, with the idle TTL (vip.pin_ttl, 1800 s) refreshed while
+ * connections from that source are open. Every balancer reads and writes
+ * it, so they agree and a restart keeps the pins. The source in its text
+ * form ("192.0.2.1", "2001:db8::1"). */
+#define EP_KEY_PIN "ep:%s:pin:%s"
+
 #endif

@@ -1,0 +1,867 @@
+/* proxy.c -- the VIP's L4 TCP proxy (see vip.h): listeners, one pair of
+ * bufferevents per connection splicing bytes both ways (TLS untouched),
+ * backpressure by watermarks, half-close, idle and connect timeouts, retry on
+ * another node when a connect fails, and the per-node connection lists that
+ * let a dead node's connections be closed at once.
+ *
+ * Connections come from a free list grown in slabs, so once warm a
+ * connection costs no allocation of ours beyond its two bufferevents; a
+ * source seen before is pinned from the local table (pin.c) without a Redis
+ * round trip. */
+#include "vip/vip.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "balancer.h"
+#include "health/health.h"
+#include "hmap.h"
+#include "log.h"
+#include "vip/pin.h"
+#include "vip/proxy_proto.h"
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+#define VIP_MAX_ATTEMPTS 3       /* nodes tried for one connection */
+#define VIP_BUF_MAX (256 * 1024) /* bytes queued toward one side before reading pauses */
+#define VIP_FAILED_HOLD_MS 2000  /* a node whose connect failed is not picked for this long */
+#define VIP_SLAB 256             /* connections allocated at once */
+
+enum vip_kind { KIND_SIP, KIND_XMPP };
+
+struct vip_backend {
+    char id[64];
+    struct vip_conn *conns; /* open (or connecting) to this node */
+    unsigned n_conns;
+    uint64_t failed_until_ms;
+};
+
+struct vip_listener {
+    struct vip *v;
+    struct evconnlistener *l;
+    struct sockaddr_storage addr; /* VIP address and port */
+    socklen_t alen;
+    bool wildcard;
+    uint16_t port;
+    enum vip_kind kind;
+};
+
+enum vip_phase { PH_FREE, PH_RESOLVING, PH_CONNECTING, PH_OPEN };
+
+struct vip_conn {
+    struct vip *v;
+    struct vip_conn *next, *prev;         /* in be->conns; next alone: the free list */
+    struct vip_conn *all_next, *all_prev; /* every live connection */
+    struct bufferevent *cli, *srv;
+    struct pin *pin;
+    struct vip_backend *be;
+    struct vip_listener *lst;
+    struct pin_waiter wait;
+    struct sockaddr_storage src;
+    uint64_t last_read_ms;
+    uint8_t phase, attempts;
+    bool cli_eof, srv_eof;       /* EOF read from that side */
+    bool cli_shut, srv_shut;     /* our write toward that side shut down */
+    bool cli_paused, srv_paused; /* reading paused: the other side's output is full */
+    bool in_connect;             /* inside bufferevent_socket_connect */
+    bool connect_err;            /* ...which reported an error synchronously */
+};
+
+struct vip_slab {
+    struct vip_slab *next;
+    struct vip_conn c[VIP_SLAB];
+};
+
+struct vip {
+    struct balancer *b;
+    struct pin_table *pins;
+    struct vip_listener *lst;
+    int n_lst;
+    struct hmap backends; /* id -> struct vip_backend */
+    struct vip_conn *free_conns;
+    struct vip_slab *slabs;
+    struct vip_conn *all;
+    struct sockaddr_storage src_bind; /* our side of node connections: the VIP address */
+    socklen_t src_bind_len;
+    bool bind_src;
+    const struct timeval *tv_idle, *tv_connect; /* common timeouts */
+    uint64_t idle_ms;
+    unsigned max_per_source;
+    unsigned rr;
+    uint64_t nonode_log_ms, nonode_since;
+    struct vip_stats st;
+};
+
+static uint64_t now_ms(const struct vip *v)
+{
+    return balancer_now_ms(v->b);
+}
+
+/* ---- nodes -------------------------------------------------------------- */
+
+static struct vip_backend *backend_get(struct vip *v, const char *id)
+{
+    size_t len = strlen(id);
+    struct vip_backend *be = hmap_get(&v->backends, id, len);
+    if (be)
+        return be;
+    be = calloc(1, sizeof(*be));
+    if (!be)
+        return NULL;
+    snprintf(be->id, sizeof(be->id), "%s", id);
+    if (hmap_put(&v->backends, be->id, strlen(be->id), be) < 0) {
+        free(be);
+        return NULL;
+    }
+    return be;
+}
+
+static void backend_count(struct vip *v, struct vip_backend *be)
+{
+    struct health_node *hn = health_node_by_id(v->b->health, be->id);
+    if (hn)
+        hn->vip_conns = be->n_conns;
+}
+
+/* Fail open as the DNS side does (health.fail_open): with no healthy node at
+ * all, any node that is alive and not draining will do. */
+static bool node_ok(struct vip *v, const struct health_node *hn, bool fail_open, uint64_t now)
+{
+    if (!hn->id[0] || !hn->sip_port) /* a free slot, or no federation port */
+        return false;
+    if (fail_open ? (!hn->alive || hn->draining) : !hn->healthy)
+        return false;
+    struct vip_backend *be = hmap_get(&v->backends, hn->id, strlen(hn->id));
+    return !be || be->failed_until_ms <= now;
+}
+
+static bool fail_open(struct vip *v)
+{
+    return v->b->cfg.health_fail_open && health_healthy_count(v->b->health) == 0;
+}
+
+static bool ops_usable(void *arg, const char *id, const char **why)
+{
+    struct vip *v = arg;
+    struct health_node *hn = health_node_by_id(v->b->health, id);
+    const char *w = NULL;
+    if (!hn)
+        w = "gone";
+    else if (hn->draining)
+        w = "draining";
+    else if (!node_ok(v, hn, fail_open(v), now_ms(v)))
+        w = hn->healthy ? "failing" : "down";
+    if (why)
+        *why = w;
+    return w == NULL;
+}
+
+/* Least connections among the usable nodes; ties go round robin. */
+static const char *ops_pick(void *arg, const char *exclude)
+{
+    struct vip *v = arg;
+    struct health_node *nodes;
+    size_t n = health_nodes(v->b->health, &nodes);
+    if (!n)
+        return NULL;
+    bool open = fail_open(v);
+    uint64_t now = now_ms(v);
+    size_t start = v->rr++ % n;
+    struct health_node *best = NULL;
+    unsigned best_conns = 0;
+    for (size_t k = 0; k < n; k++) {
+        struct health_node *hn = &nodes[(start + k) % n];
+        if ((exclude && strcmp(hn->id, exclude) == 0) || !node_ok(v, hn, open, now))
+            continue;
+        struct vip_backend *be = hmap_get(&v->backends, hn->id, strlen(hn->id));
+        unsigned c = be ? be->n_conns : 0;
+        if (!best || c < best_conns) {
+            best = hn;
+            best_conns = c;
+        }
+    }
+    if (best && open && now - v->nonode_log_ms >= 1000) {
+        v->nonode_log_ms = now;
+        LOG_WARN("vip", "no healthy node: failing open to node %s (alive, not draining)", best->id);
+    }
+    return best ? best->id : NULL;
+}
+
+/* ---- connection lifecycle ------------------------------------------------ */
+
+static struct vip_conn *conn_alloc(struct vip *v)
+{
+    if (!v->free_conns) {
+        struct vip_slab *s = calloc(1, sizeof(*s));
+        if (!s)
+            return NULL;
+        s->next = v->slabs;
+        v->slabs = s;
+        for (int i = VIP_SLAB - 1; i >= 0; i--) {
+            s->c[i].next = v->free_conns;
+            v->free_conns = &s->c[i];
+        }
+    }
+    struct vip_conn *c = v->free_conns;
+    v->free_conns = c->next;
+    memset(c, 0, sizeof(*c));
+    c->v = v;
+    c->all_next = v->all;
+    if (v->all)
+        v->all->all_prev = c;
+    v->all = c;
+    return c;
+}
+
+static void conn_detach_backend(struct vip_conn *c)
+{
+    struct vip_backend *be = c->be;
+    if (!be)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        be->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+    be->n_conns--;
+    c->be = NULL;
+    backend_count(c->v, be);
+}
+
+static void conn_attach_backend(struct vip_conn *c, struct vip_backend *be)
+{
+    c->be = be;
+    c->prev = NULL;
+    c->next = be->conns;
+    if (be->conns)
+        be->conns->prev = c;
+    be->conns = c;
+    be->n_conns++;
+    backend_count(c->v, be);
+}
+
+static void conn_close(struct vip_conn *c, const char *why)
+{
+    struct vip *v = c->v;
+    if (c->phase == PH_FREE)
+        return;
+    if (log_enabled(LOG_LVL_DEBUG)) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        const struct sockaddr *sa = (const struct sockaddr *)&c->src;
+        inet_ntop(sa->sa_family,
+                  sa->sa_family == AF_INET6
+                      ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+                      : (const void *)&((const struct sockaddr_in *)sa)->sin_addr,
+                  ip, sizeof(ip));
+        LOG_DEBUG("vip", "connection from %s to node %s closed: %s", ip, c->be ? c->be->id : "-",
+                  why);
+    }
+    if (c->phase == PH_RESOLVING && c->pin)
+        pin_cancel(c->pin, &c->wait);
+    c->phase = PH_FREE;
+    if (c->cli)
+        bufferevent_free(c->cli);
+    if (c->srv)
+        bufferevent_free(c->srv);
+    c->cli = c->srv = NULL;
+    conn_detach_backend(c);
+    if (c->pin)
+        pin_conn_closed(v->pins, c->pin);
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else
+        v->all = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    v->st.active--;
+    c->next = v->free_conns;
+    v->free_conns = c;
+}
+
+/* Both directions finished (EOF read and passed on): the connection is done. */
+static void conn_check_done(struct vip_conn *c)
+{
+    if (c->cli_eof && c->srv_shut && c->srv_eof && c->cli_shut)
+        conn_close(c, "closed by both sides");
+}
+
+/* Pass EOF on toward the side whose output bev is: shut our write once the
+ * bytes queued for it are out. */
+static void shut_when_flushed(struct vip_conn *c, struct bufferevent *out, bool *shut)
+{
+    if (*shut || evbuffer_get_length(bufferevent_get_output(out)) != 0)
+        return; /* the write callback comes back when it is empty */
+    *shut = true;
+    shutdown(bufferevent_getfd(out), SHUT_WR);
+}
+
+/* Move what in has read to out's output; pause in when out is full. */
+static void splice(struct vip_conn *c, struct bufferevent *in, struct bufferevent *out,
+                   bool *paused, uint64_t *counter)
+{
+    struct evbuffer *src = bufferevent_get_input(in);
+    size_t len = evbuffer_get_length(src);
+    if (!len)
+        return;
+    struct evbuffer *dst = bufferevent_get_output(out);
+    evbuffer_add_buffer(dst, src);
+    *counter += len;
+    if (evbuffer_get_length(dst) >= VIP_BUF_MAX) {
+        bufferevent_disable(in, EV_READ);
+        *paused = true;
+    }
+}
+
+static void cli_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct vip_conn *c = arg;
+    c->last_read_ms = now_ms(c->v);
+    if (c->phase == PH_OPEN)
+        splice(c, c->cli, c->srv, &c->cli_paused, &c->v->st.bytes_to_nodes);
+    /* else: kept in the client's input until the node answers (the read
+     * high watermark bounds it) */
+}
+
+static void srv_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct vip_conn *c = arg;
+    c->last_read_ms = now_ms(c->v);
+    splice(c, c->srv, c->cli, &c->srv_paused, &c->v->st.bytes_to_clients);
+}
+
+/* The client's output drained (to the low watermark): resume the node's
+ * reading, pass a pending EOF on. */
+static void cli_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct vip_conn *c = arg;
+    if (c->srv_paused && c->srv && !c->srv_eof) {
+        c->srv_paused = false;
+        bufferevent_enable(c->srv, EV_READ);
+    }
+    if (c->srv_eof && !c->cli_shut) {
+        shut_when_flushed(c, c->cli, &c->cli_shut);
+        conn_check_done(c);
+    }
+}
+
+static void srv_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct vip_conn *c = arg;
+    if (c->phase != PH_OPEN)
+        return;
+    if (c->cli_paused && !c->cli_eof) {
+        c->cli_paused = false;
+        bufferevent_enable(c->cli, EV_READ);
+    }
+    if (c->cli_eof && !c->srv_shut) {
+        shut_when_flushed(c, c->srv, &c->srv_shut);
+        conn_check_done(c);
+    }
+}
+
+/* A read timeout on one side: the connection is idle only when neither side
+ * has sent a byte for the idle timeout. */
+static void on_timeout(struct vip_conn *c, struct bufferevent *bev)
+{
+    struct vip *v = c->v;
+    if (now_ms(v) - c->last_read_ms + 20 < v->idle_ms) {
+        bufferevent_enable(bev, EV_READ); /* the other side is busy: wait again */
+        return;
+    }
+    v->st.idle_timeouts++;
+    conn_close(c, "idle timeout");
+}
+
+static void conn_connect(struct vip_conn *c, const char *node);
+
+static void node_failed(struct vip_conn *c, const char *why)
+{
+    struct vip *v = c->v;
+    struct vip_backend *be = c->be;
+    char id[64];
+    snprintf(id, sizeof(id), "%s", be ? be->id : "?");
+    v->st.connect_failures++;
+    if (be)
+        be->failed_until_ms = now_ms(v) + VIP_FAILED_HOLD_MS;
+    conn_detach_backend(c);
+    if (c->srv) {
+        bufferevent_free(c->srv);
+        c->srv = NULL;
+    }
+    const char *next = c->attempts < VIP_MAX_ATTEMPTS ? pin_move(v->pins, c->pin, id) : NULL;
+    LOG_WARN("vip", "connect from %s to node %s failed: %s; %s%s", pin_source(c->pin), id, why,
+             next ? "retrying on node " : "connection closed", next ? next : "");
+    if (!next) {
+        conn_close(c, "no node could take it");
+        return;
+    }
+    v->st.retries++;
+    conn_connect(c, next);
+}
+
+static void srv_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct vip_conn *c = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    if (c->in_connect) {
+        c->connect_err = true; /* handled by conn_connect once it returns */
+        return;
+    }
+    if (c->phase == PH_CONNECTING) {
+        if (what & BEV_EVENT_CONNECTED) {
+            c->phase = PH_OPEN;
+            bufferevent_set_timeouts(c->srv, c->v->tv_idle, NULL);
+            bufferevent_enable(c->srv, EV_READ);
+            c->last_read_ms = now_ms(c->v);
+            splice(c, c->cli, c->srv, &c->cli_paused, &c->v->st.bytes_to_nodes);
+            if (c->cli_eof)
+                shut_when_flushed(c, c->srv, &c->srv_shut);
+            return;
+        }
+        node_failed(c, (what & BEV_EVENT_TIMEOUT) ? "connect timeout"
+                       : (what & BEV_EVENT_EOF)   ? "closed at once"
+                                                  : evutil_socket_error_to_string(err));
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
+        on_timeout(c, bev);
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        c->srv_eof = true;
+        splice(c, c->srv, c->cli, &c->srv_paused, &c->v->st.bytes_to_clients);
+        shut_when_flushed(c, c->cli, &c->cli_shut);
+        conn_check_done(c);
+        return;
+    }
+    conn_close(c, evutil_socket_error_to_string(err));
+}
+
+static void cli_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct vip_conn *c = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    if (what & BEV_EVENT_TIMEOUT) {
+        on_timeout(c, bev);
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        c->cli_eof = true;
+        if (c->phase != PH_OPEN) {
+            /* gone before the node answered: nothing to pass on unless it
+             * sent something (kept, sent once connected, then EOF) */
+            if (evbuffer_get_length(bufferevent_get_input(c->cli)) == 0)
+                conn_close(c, "client left before the node answered");
+            return;
+        }
+        splice(c, c->cli, c->srv, &c->cli_paused, &c->v->st.bytes_to_nodes);
+        shut_when_flushed(c, c->srv, &c->srv_shut);
+        conn_check_done(c);
+        return;
+    }
+    conn_close(c, evutil_socket_error_to_string(err));
+}
+
+/* Open the connection to node for c (its first or a retry). */
+static void conn_connect(struct vip_conn *c, const char *node)
+{
+    struct vip *v = c->v;
+    c->attempts++;
+    struct health_node *hn = health_node_by_id(v->b->health, node);
+    uint16_t port = !hn ? 0 : c->lst->kind == KIND_XMPP ? hn->xmpp_port : hn->sip_port;
+    struct vip_backend *be = backend_get(v, node);
+    if (!be) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    conn_attach_backend(c, be);
+    c->phase = PH_CONNECTING;
+    if (!port || (hn->ext_addr.ss_family != AF_INET && hn->ext_addr.ss_family != AF_INET6)) {
+        node_failed(c, !hn ? "node gone" : "no address or port for this service");
+        return;
+    }
+    struct sockaddr_storage sa = hn->ext_addr;
+    socklen_t salen;
+    if (sa.ss_family == AF_INET) {
+        ((struct sockaddr_in *)&sa)->sin_port = htons(port);
+        salen = sizeof(struct sockaddr_in);
+    } else {
+        ((struct sockaddr_in6 *)&sa)->sin6_port = htons(port);
+        salen = sizeof(struct sockaddr_in6);
+    }
+    evutil_socket_t fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        node_failed(c, strerror(errno));
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (v->bind_src && v->src_bind.ss_family == sa.ss_family) {
+        /* leave from the VIP address (the nodes trust it for PROXY headers);
+         * the port is chosen at connect, per destination */
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *)&v->src_bind, v->src_bind_len) < 0)
+            LOG_DEBUG("vip", "cannot leave from the VIP address: %s", strerror(errno));
+    }
+    c->srv = bufferevent_socket_new(v->b->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->srv) {
+        close(fd);
+        conn_close(c, "out of memory");
+        return;
+    }
+    bufferevent_setcb(c->srv, srv_read_cb, srv_write_cb, srv_event_cb, c);
+    bufferevent_setwatermark(c->srv, EV_READ, 0, VIP_BUF_MAX);
+    bufferevent_setwatermark(c->srv, EV_WRITE, VIP_BUF_MAX / 2, 0);
+    bufferevent_set_timeouts(c->srv, v->tv_connect, v->tv_connect);
+    if (v->b->cfg.vip_proxy_protocol) {
+        uint8_t hdr[VIP_PP2_MAX];
+        struct sockaddr_storage dst;
+        const struct sockaddr *d = (const struct sockaddr *)&c->lst->addr;
+        if (c->lst->wildcard) {
+            socklen_t dl = sizeof(dst);
+            if (getsockname(bufferevent_getfd(c->cli), (struct sockaddr *)&dst, &dl) == 0)
+                d = (const struct sockaddr *)&dst;
+        }
+        size_t n = vip_pp2_build(hdr, (const struct sockaddr *)&c->src, d);
+        bufferevent_write(c->srv, hdr, n);
+    }
+    c->in_connect = true;
+    c->connect_err = false;
+    int rc = bufferevent_socket_connect(c->srv, (struct sockaddr *)&sa, (int)salen);
+    c->in_connect = false;
+    if (rc < 0 || c->connect_err) {
+        node_failed(c, strerror(errno));
+        return;
+    }
+    LOG_DEBUG("vip", "connection from %s to node %s (attempt %u)", pin_source(c->pin), node,
+              c->attempts);
+}
+
+static void no_node(struct vip_conn *c)
+{
+    struct vip *v = c->v;
+    v->st.refused_no_node++;
+    v->nonode_since++;
+    uint64_t now = now_ms(v);
+    if (now - v->nonode_log_ms >= 1000) {
+        LOG_WARN("vip",
+                 "connection from %s refused: no node can take it (%llu such since the "
+                 "last line)",
+                 pin_source(c->pin), (unsigned long long)v->nonode_since);
+        v->nonode_log_ms = now;
+        v->nonode_since = 0;
+    }
+    conn_close(c, "no node");
+}
+
+static void ops_ready(void *arg, struct pin_waiter *w, const char *node)
+{
+    struct vip_conn *c = (struct vip_conn *)((char *)w - offsetof(struct vip_conn, wait));
+    if (c->phase != PH_RESOLVING)
+        return;
+    if (!node) {
+        no_node(c);
+        return;
+    }
+    conn_connect(c, node);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
+    struct vip_listener *vl = arg;
+    struct vip *v = vl->v;
+    v->st.accepted++;
+    struct pin *p = pin_get(v->pins, sa);
+    if (!p) {
+        evutil_closesocket(fd);
+        return;
+    }
+    if (pin_open_conns(p) >= v->max_per_source) {
+        v->st.refused_source++;
+        uint64_t since;
+        if (pin_refusal_log(v->pins, p, &since))
+            LOG_WARN("vip",
+                     "connection from %s refused: %u open from this source (limit "
+                     "vip_max_conns_per_source); %llu refused since the last line",
+                     pin_source(p), pin_open_conns(p), (unsigned long long)since);
+        /* no FIN-then-wait: a reset frees the slot at once */
+        struct linger lg = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        evutil_closesocket(fd);
+        return;
+    }
+    struct vip_conn *c = conn_alloc(v);
+    if (!c) {
+        evutil_closesocket(fd);
+        return;
+    }
+    v->st.active++;
+    c->lst = vl;
+    c->pin = p;
+    memcpy(&c->src, sa, (size_t)salen < sizeof(c->src) ? (size_t)salen : sizeof(c->src));
+    c->phase = PH_RESOLVING;
+    c->last_read_ms = now_ms(v);
+    pin_conn_opened(v->pins, p);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->cli = bufferevent_socket_new(v->b->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->cli) {
+        evutil_closesocket(fd);
+        conn_close(c, "out of memory");
+        return;
+    }
+    bufferevent_setcb(c->cli, cli_read_cb, cli_write_cb, cli_event_cb, c);
+    bufferevent_setwatermark(c->cli, EV_READ, 0, VIP_BUF_MAX);
+    bufferevent_setwatermark(c->cli, EV_WRITE, VIP_BUF_MAX / 2, 0);
+    bufferevent_set_timeouts(c->cli, v->tv_idle, NULL);
+    bufferevent_enable(c->cli, EV_READ | EV_WRITE);
+    const char *node = NULL;
+    int rc = pin_resolve(v->pins, p, &c->wait, &node);
+    if (rc == 0)
+        return; /* ops_ready follows (and may already have run) */
+    if (rc < 0) {
+        no_node(c);
+        return;
+    }
+    conn_connect(c, node);
+}
+
+static void listener_error_cb(struct evconnlistener *l, void *arg)
+{
+    struct vip_listener *vl = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    LOG_ERROR("vip", "accept on port %u failed: %s (continuing)", vl->port,
+              evutil_socket_error_to_string(err));
+}
+
+/* ---- node health ---------------------------------------------------------- */
+
+static void close_node_conns(struct vip *v, const char *id, const char *why)
+{
+    struct vip_backend *be = hmap_get(&v->backends, id, strlen(id));
+    if (!be || !be->conns)
+        return;
+    unsigned n = be->n_conns;
+    LOG_INFO("vip", "node %s %s: closing its %u VIP connection(s) so their partners reconnect", id,
+             why, n);
+    while (be->conns) {
+        v->st.closed_node_dead++;
+        conn_close(be->conns, why);
+    }
+}
+
+static void on_health_change(void *arg, struct health_node *n, bool gone)
+{
+    struct vip *v = arg;
+    if (gone) {
+        close_node_conns(v, n->id, "left the pool");
+        return;
+    }
+    struct vip_backend *be = hmap_get(&v->backends, n->id, strlen(n->id));
+    n->vip_conns = be ? be->n_conns : 0;
+    if (n->healthy)
+        return;
+    /* dead (liveness gone, checks failing) but not merely draining: drain
+     * keeps existing connections */
+    if (!n->alive || !n->check_ok)
+        close_node_conns(v, n->id, !n->alive ? "is no longer alive" : "fails its checks");
+}
+
+/* ---- set-up ----------------------------------------------------------------- */
+
+static int parse_vip_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[64];
+    snprintf(host, sizeof(host), "%s", s);
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = '\0';
+    }
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        *len = sizeof(*s4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        *len = sizeof(*s6);
+        return 0;
+    }
+    return -1;
+}
+
+static bool is_wildcard(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+/* "5061" (5269 is XMPP, any other port SIP), or "PORT/sip", "PORT/xmpp". */
+static int parse_vip_port(const char *s, uint16_t *port, enum vip_kind *kind)
+{
+    char *end;
+    long p = strtol(s, &end, 10);
+    if (end == s || p < 1 || p > 65535)
+        return -1;
+    *port = (uint16_t)p;
+    *kind = p == 5269 ? KIND_XMPP : KIND_SIP;
+    if (*end == '\0')
+        return 0;
+    if (strcmp(end, "/sip") == 0)
+        *kind = KIND_SIP;
+    else if (strcmp(end, "/xmpp") == 0)
+        *kind = KIND_XMPP;
+    else
+        return -1;
+    return 0;
+}
+
+struct vip *vip_new(struct balancer *b, char *err, size_t errlen)
+{
+    const struct balancer_config *cfg = &b->cfg;
+    struct vip *v = calloc(1, sizeof(*v));
+    if (!v) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    v->b = b;
+    if (hmap_init(&v->backends, 16, false) < 0) {
+        snprintf(err, errlen, "out of memory");
+        vip_free(v);
+        return NULL;
+    }
+    if (!cfg->vip_enabled) {
+        LOG_INFO("vip", "VIP disabled (vip.enabled = false)");
+        return v;
+    }
+    struct timeval idle = {cfg->vip_idle_timeout_s, 0};
+    struct timeval ct = {cfg->vip_connect_timeout_ms / 1000,
+                         (cfg->vip_connect_timeout_ms % 1000) * 1000};
+    v->tv_idle = event_base_init_common_timeout(b->base, &idle);
+    v->tv_connect = event_base_init_common_timeout(b->base, &ct);
+    v->idle_ms = (uint64_t)cfg->vip_idle_timeout_s * 1000;
+    v->max_per_source =
+        cfg->vip_max_conns_per_source > 0 ? (unsigned)cfg->vip_max_conns_per_source : ~0u;
+    struct pin_ops ops = {ops_usable, ops_pick, ops_ready, v};
+    v->pins = pin_table_new(b, cfg->vip_pin_ttl_s, &ops);
+    if (!v->tv_idle || !v->tv_connect || !v->pins) {
+        snprintf(err, errlen, "out of memory");
+        vip_free(v);
+        return NULL;
+    }
+    struct sockaddr_storage addr;
+    socklen_t alen;
+    const char *listen = cfg->vip_listen ? cfg->vip_listen : "127.0.0.2";
+    if (parse_vip_addr(listen, &addr, &alen) < 0) {
+        snprintf(err, errlen, "vip.listen: \"%s\" is not a numeric IPv4 or IPv6 address", listen);
+        vip_free(v);
+        return NULL;
+    }
+    if (!is_wildcard(&addr)) {
+        v->src_bind = addr;
+        v->src_bind_len = alen;
+        v->bind_src = true;
+    }
+    v->lst = calloc((size_t)(cfg->vip_ports.n ? cfg->vip_ports.n : 1), sizeof(*v->lst));
+    if (!v->lst) {
+        snprintf(err, errlen, "out of memory");
+        vip_free(v);
+        return NULL;
+    }
+    for (int i = 0; i < cfg->vip_ports.n; i++) {
+        struct vip_listener *vl = &v->lst[v->n_lst];
+        if (parse_vip_port(cfg->vip_ports.v[i], &vl->port, &vl->kind) < 0) {
+            snprintf(err, errlen, "vip.ports: \"%s\" is not a port (\"5061\", \"5269/xmpp\")",
+                     cfg->vip_ports.v[i]);
+            vip_free(v);
+            return NULL;
+        }
+        vl->v = v;
+        vl->addr = addr;
+        vl->alen = alen;
+        vl->wildcard = !v->bind_src;
+        if (addr.ss_family == AF_INET)
+            ((struct sockaddr_in *)&vl->addr)->sin_port = htons(vl->port);
+        else
+            ((struct sockaddr_in6 *)&vl->addr)->sin6_port = htons(vl->port);
+        vl->l = evconnlistener_new_bind(b->base, accept_cb, vl,
+                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                            LEV_OPT_CLOSE_ON_EXEC,
+                                        4096, (struct sockaddr *)&vl->addr, (int)vl->alen);
+        if (!vl->l) {
+            snprintf(err, errlen, "vip: cannot listen on %s port %u: %s", listen, vl->port,
+                     strerror(errno));
+            vip_free(v);
+            return NULL;
+        }
+        evconnlistener_set_error_cb(vl->l, listener_error_cb);
+        v->n_lst++;
+        LOG_INFO("vip",
+                 "VIP listening on %s port %u (%s), pins idle %d s, PROXY v2 %s, at most "
+                 "%d connections per source",
+                 listen, vl->port,
+                 vl->kind == KIND_XMPP ? "to the nodes' XMPP port" : "to the nodes' SIP port",
+                 cfg->vip_pin_ttl_s, cfg->vip_proxy_protocol ? "on" : "off",
+                 cfg->vip_max_conns_per_source);
+    }
+    if (health_on_change(b->health, on_health_change, v) < 0) {
+        snprintf(err, errlen, "vip: cannot follow node health");
+        vip_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+static void free_backend(void *arg, const char *key, void *value)
+{
+    free(value);
+}
+
+void vip_free(struct vip *v)
+{
+    if (!v)
+        return;
+    for (int i = 0; i < v->n_lst; i++)
+        evconnlistener_free(v->lst[i].l);
+    free(v->lst);
+    while (v->all)
+        conn_close(v->all, "shutting down");
+    pin_table_free(v->pins);
+    if (v->backends.buckets) {
+        hmap_each(&v->backends, free_backend, NULL);
+        hmap_destroy(&v->backends);
+    }
+    while (v->slabs) {
+        struct vip_slab *s = v->slabs;
+        v->slabs = s->next;
+        free(s);
+    }
+    free(v);
+}
+
+void vip_get_stats(const struct vip *v, struct vip_stats *out)
+{
+    *out = v->st;
+    out->repins = v->pins ? pin_repins(v->pins) : 0;
+    out->pins = v->pins ? pin_count(v->pins) : 0;
+}

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "conn/conn.h"
 #include "conn/conn_pool.h"
 #include "federation/policy.h"
@@ -262,6 +263,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
         LOG_ERROR("main", "policy reload failed, keeping version %llu: %s",
                   (unsigned long long)policy_version(n->policy->current(n->policy)), err);
     apply_policy(n);
+    node_admin_reload(n);
     LOG_INFO("main", "reloaded: policy version %llu",
              (unsigned long long)policy_version(n->policy->current(n->policy)));
 }
@@ -380,11 +382,12 @@ static int node_init(struct node *n, char *err, size_t errlen)
     if (!n->throttle)
         return -1;
     apply_policy(n);
-    return 0;
+    return node_admin_start(n, err, errlen); /* metrics registry, admin endpoint */
 }
 
 static void node_destroy(struct node *n)
 {
+    node_admin_free(n);
     /* first: pending lookups are cancelled while what they refer to exists */
     if (n->resolver)
         resolver_free(n->resolver);

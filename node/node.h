@@ -22,6 +22,8 @@ struct resolver;
 struct policy_store;
 struct throttle;
 struct pool;
+struct metrics;
+struct node_admin;
 
 /* A parsed "host:port[;transport=tls]" next hop. */
 struct next_hop {
@@ -77,6 +79,8 @@ struct node {
     bool drained; /* the pool's drain (edgectl): no new work, keeps running (pool/registry.h) */
     struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_sigusr1, *ev_drain, *ev_housekeeping;
     struct node_stats stats;
+    struct metrics *metrics;  /* the metrics registry (admin/metrics.h); may be NULL */
+    struct node_admin *admin; /* the admin HTTP endpoint (admin/admin.h) */
 
     char *out_buf; /* scratch for building one outgoing message */
     size_t out_cap;

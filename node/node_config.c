@@ -1,10 +1,13 @@
 /* node_config.c -- the table of edge-node settings and the loader. */
 #include "node_config.h"
 
+#include <arpa/inet.h>
 #include <libconfig.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "admin_http.h"
 #include "log.h"
 
 #define K(path, type, field, def, min, max, doc)                                                   \
@@ -28,6 +31,11 @@ const struct cfg_key node_config_keys[] = {
       "address:port of the federation listener (SIP over mutual TLS)"),
     K("external.record_route_host", CFG_STR, external_rr_host, NULL, 0, 0,
       "host in the Record-Route facing partners (default: node.pool_fqdn)"),
+    K("external.proxy_protocol_from", CFG_STRLIST, proxy_protocol_from, NULL, 0, 0,
+      "addresses of the balancers (their VIP addresses, from which they connect) whose PROXY "
+      "protocol v2 header is believed: the partner's address it names is the connection's "
+      "(logs, per-source limit, policy); a balancer's own connections are not limited per "
+      "source. A PROXY header from any other address is refused. Empty: never"),
     K("tls.cert", CFG_STR, tls_cert, NULL, 0, 0,
       "PEM certificate chain (pool FQDN, serverAuth+clientAuth); unset: a generated self-signed one"),
     K("tls.key", CFG_STR, tls_key, NULL, 0, 0, "PEM private key"),
@@ -82,10 +90,65 @@ const struct cfg_key node_config_keys[] = {
       "start; unset: /var/lib/edgepool/<pool>-<node.id>.policy"),
     K("redis.seed_policy", CFG_BOOL, redis_seed_policy, "true", 0, 0,
       "when the pool has no policy in Redis yet, write this file's policy group there (once)"),
+    K("admin.listen", CFG_STR, admin_listen, "127.0.0.1:8080", 0, 0,
+      "address:port of the HTTP admin endpoint (/metrics, /health, /status); \"\": off"),
+    K("admin.allow", CFG_STRLIST, admin_allow, "127.0.0.1/8", 0, 0,
+      "source addresses or prefixes (\"10.0.0.0/8\", \"::1\") allowed to use it; others get 403"),
+    K("admin.token", CFG_STR, admin_token, NULL, 0, 0,
+      "bearer token for its state-changing calls (POST /log-level, /drain, /undrain); "
+      "unset: those calls are refused"),
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 
-static const char *const foreign_groups[] = {"policy", "xmpp", "admin", NULL};
+static const char *const foreign_groups[] = {"policy", "xmpp", NULL};
+
+/* The admin group's values: listen an address:port (or empty), every allow
+ * entry an address or prefix. */
+static int check_admin(const struct node_config *c, const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    if (c->admin_listen && *c->admin_listen &&
+        evutil_parse_sockaddr_port(c->admin_listen, (struct sockaddr *)&ss, &sl) < 0) {
+        snprintf(err, errlen, "%s: admin.listen: \"%s\" is not an address:port", path,
+                 c->admin_listen);
+        return -1;
+    }
+    for (int i = 0; i < c->admin_allow.n; i++) {
+        struct admin_prefix p;
+        char why[200];
+        if (admin_prefix_parse(c->admin_allow.v[i], &p, why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "%s: admin.allow: %s", path, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A numeric address rewritten in the form conn.peer_ip has ("::1", not
+ * "0:0::1"), so a string compare finds it. */
+static int canonical_ip(char **ip, const char *path, char *err, size_t errlen)
+{
+    unsigned char a[16];
+    char out[INET6_ADDRSTRLEN];
+    int fam = inet_pton(AF_INET, *ip, a) == 1    ? AF_INET
+              : inet_pton(AF_INET6, *ip, a) == 1 ? AF_INET6
+                                                 : 0;
+    if (!fam) {
+        snprintf(err, errlen, "%s: external.proxy_protocol_from: \"%s\" is not a numeric address",
+                 path, *ip);
+        return -1;
+    }
+    inet_ntop(fam, a, out, sizeof(out));
+    char *d = strdup(out);
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    free(*ip);
+    *ip = d;
+    return 0;
+}
 
 int node_config_load(struct node_config *c, const char *path, char *err, size_t errlen)
 {
@@ -118,6 +181,8 @@ int node_config_load(struct node_config *c, const char *path, char *err, size_t 
         snprintf(err, errlen, "%s: internal.next_hops: at least one next hop is needed", path);
         rc = -1;
     }
+    for (int i = 0; rc == 0 && i < c->proxy_protocol_from.n; i++)
+        rc = canonical_ip(&c->proxy_protocol_from.v[i], path, err, errlen);
     if (rc == 0 && c->redis_addr && c->redis_sentinels) {
         snprintf(err, errlen, "%s: redis: set addr (one Redis) or sentinels (Sentinel), not both",
                  path);
@@ -127,6 +192,8 @@ int node_config_load(struct node_config *c, const char *path, char *err, size_t 
         snprintf(err, errlen, "%s: redis: tls_cert and tls_key go together", path);
         rc = -1;
     }
+    if (rc == 0)
+        rc = check_admin(c, path, err, errlen);
     return rc;
 }
 

@@ -26,6 +26,8 @@ struct node_config {
     /* external side (federation) */
     char *external_listen;      /* "127.0.0.1:5061", TLS */
     char *external_rr_host;     /* Record-Route host facing partners; default: pool_fqdn */
+    struct cfg_strlist proxy_protocol_from; /* balancer addresses whose PROXY v2 header is
+                                               believed (numeric, canonical); empty: none */
     /* TLS */
     char *tls_cert, *tls_key, *tls_ca, *tls_crl, *tls_ciphers;
     /* DNS */
@@ -54,6 +56,10 @@ struct node_config {
     char *redis_pool;        /* the pool's name in the keys (ep:<pool>:...), "edgepool" */
     char *redis_snapshot;    /* local policy snapshot; default /var/lib/edgepool/<pool>-<id>.policy */
     bool redis_seed_policy;  /* an empty pool's policy is seeded from this file's policy group */
+    /* admin: the HTTP admin endpoint (node/admin/admin.h) */
+    char *admin_listen;            /* "127.0.0.1:8080"; "" = off */
+    struct cfg_strlist admin_allow; /* source addresses / prefixes allowed */
+    char *admin_token;             /* bearer token for state-changing calls; unset = they are off */
 };
 
 extern const struct cfg_key node_config_keys[];

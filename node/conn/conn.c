@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin/metrics.h"
 #include "conn/conn_pool.h"
 #include "log.h"
 #include "sip/proxy.h"
@@ -302,6 +303,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
             if (strstr(ebuf, "wrong version number") || strstr(ebuf, "http request"))
                 reason = "not TLS: the client spoke plaintext to the TLS port";
             n->stats.tls_failures++;
+            metrics_tls_failure(n->metrics, c->side, c->outbound,
+                                reason && *reason ? reason : (e ? ebuf : "peer closed"));
             LOG_INFO("tls", "%s TLS handshake %s %s%s%s failed: %s%s%s; connection closed",
                      side_name(c->side), c->outbound ? "to" : "from", c->peer_str,
                      c->target ? " expecting " : "", c->target ? c->target : "",
@@ -548,6 +551,14 @@ int conn_domain_lookup(const struct conn *c, struct slice domain, uint64_t versi
     *status = d->status;
     *reason = d->reason;
     return d->allowed ? 1 : 0;
+}
+
+void conn_domains_each(const struct conn *c, uint64_t version,
+                       void (*fn)(void *arg, const char *domain), void *arg)
+{
+    for (const struct conn_domain *d = c->domains; d; d = d->next)
+        if (d->allowed && d->version == version)
+            fn(arg, d->name);
 }
 
 bool conn_peer_has_name(const struct conn *c, struct slice name)

@@ -87,6 +87,11 @@ void conn_domain_remember(struct conn *c, struct slice domain, uint64_t version,
 int conn_domain_lookup(const struct conn *c, struct slice domain, uint64_t version, int *status,
                        const char **reason);
 
+/* Call fn for each domain c was verified to speak for (allowed) under
+ * policy version (the admin endpoint's list of partners). */
+void conn_domains_each(const struct conn *c, uint64_t version,
+                       void (*fn)(void *arg, const char *domain), void *arg);
+
 /* After the connect: the idle timeout replaces the connect timeout. */
 void conn_set_idle_timeout(struct conn *c);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/metrics.h"
 #include "federation/policy.h"
 #include "federation/throttle.h"
 #include "log.h"
@@ -101,6 +102,7 @@ static int inbound_finish(struct node *n, struct conn *c, struct txn *t, const s
             return FED_PENDING;
         enum throttle_verdict v = throttle_check(n->throttle, slice_cstr(t->remote_domain), to_aor,
                                                  c->cert_info, node_now_ms(n));
+        metrics_throttle_verdict(n->metrics, v, false);
         if (v != THROTTLE_OK)
             LOG_WARN("fed", "discovered partner %s from %s (%s) throttled: %s",
                      t->remote_domain, c->peer_str, c->cert_info,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/metrics.h"
 #include "conn/conn.h"
 #include "federation/fed.h"
 #include "federation/policy.h"
@@ -115,6 +116,7 @@ static void finish(struct check *k, enum throttle_verdict v, bool fallback)
             p->stats.throttle_fallbacks++;
         if (v == THROTTLE_OK)
             v = local_check(n, k);
+        metrics_throttle_verdict(n->metrics, v, !fallback);
         resume(n, t->id, k, v, pool_wide);
     }
     free(k);

@@ -24,6 +24,7 @@ struct registry {
     char key_node[300], key_alive[300], key_nodes[300];
     char start_ms[24];
     bool reading_drain;
+    bool read_stale; /* the drain read in flight predates a drain set here */
     unsigned ticks;
     bool unreachable_logged;
 };
@@ -76,7 +77,9 @@ static void drain_read(void *arg, const redisReply *reply, const char *err)
 {
     struct registry *r = arg;
     r->reading_drain = false;
-    if (r->pool->closing || pool_reply_failed(reply))
+    bool stale = r->read_stale;
+    r->read_stale = false;
+    if (stale || r->pool->closing || pool_reply_failed(reply))
         return;
     bool want = reply->type == REDIS_REPLY_STRING && strcmp(reply->str, "1") == 0;
     set_drained(r, want, want ? "drain = 1 in the registry" : "drain cleared in the registry");
@@ -136,6 +139,22 @@ static void on_nodes_message(void *arg, const char *channel, const char *payload
         return;
     pool_write(r->pool, "HSET %s drain %s", r->key_node, drain ? "1" : "0");
     set_drained(r, drain, drain ? "edgectl: drain" : "edgectl: undrain");
+}
+
+int registry_set_drain(struct registry *r, bool on, const char *who)
+{
+    struct pool *p = r->pool;
+    struct node *n = p->node;
+    r->read_stale = r->reading_drain;
+    set_drained(r, on, who);
+    if (!p->up)
+        return 1;
+    char chan[300], msg[300];
+    snprintf(chan, sizeof(chan), EP_CHAN_NODES, p->name);
+    snprintf(msg, sizeof(msg), "%s %s", on ? "drain" : "undrain", n->cfg.node_id);
+    pool_write(p, "HSET %s drain %s", r->key_node, on ? "1" : "0");
+    pool_write(p, "PUBLISH %s %s", chan, msg);
+    return 0;
 }
 
 static void on_state(void *arg, bool up)

@@ -12,6 +12,7 @@
 #ifndef EP_POOL_REGISTRY_H
 #define EP_POOL_REGISTRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct pool;
@@ -21,5 +22,11 @@ struct registry *registry_new(struct pool *p, char *err, size_t errlen);
 void registry_free(struct registry *r);
 /* Write the node's hash now (e.g. when its state changed). */
 void registry_write(struct registry *r);
+/* The operator's drain (on) or undrain from this node's own admin endpoint,
+ * by who (for the log): the node follows at once and the registry's drain
+ * field is set and published as edgectl does, so that the every-second read
+ * agrees. Returns 0, or 1 when Redis is down: applied locally only, and the
+ * registry's field wins again when Redis returns. */
+int registry_set_drain(struct registry *r, bool on, const char *who);
 
 #endif

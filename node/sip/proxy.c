@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/metrics.h"
 #include "conn/conn.h"
 #include "conn/conn_pool.h"
 #include "federation/fed.h"
@@ -40,6 +41,7 @@ static void send_local_response(struct node *n, struct conn *c, const struct sip
     if (len && conn_send(c, n->out_buf, len) == 0) {
         n->stats.local_responses++;
         n->stats.responses_out++;
+        metrics_sip_response(n->metrics, METRICS_SENT, c->side, m->cseq_method_id, status, true);
     }
 }
 
@@ -250,6 +252,7 @@ static void send_current(struct txn *t, const struct sip_msg *m)
         return;
     }
     n->stats.requests_out++;
+    metrics_sip_request(n->metrics, METRICS_SENT, tg->side, m->method_id);
     LOG_DEBUG("sip", "%.*s %.*s relayed %s -> %s (%s:%u)", SLICE_FMT(m->method), SLICE_FMT(m->ruri),
               side_name(t->in_side), side_name(tg->side), tg->host, tg->port);
     if (t->stateless) {
@@ -326,6 +329,7 @@ static void route_and_send(struct node *n, struct conn *c, struct txn *t, const 
         return;
     if (v == FED_REJECT) {
         n->stats.policy_rejects++;
+        metrics_policy_reject(n->metrics, r.status, r.reason);
         if (t->stateless) {
             txn_free(t);
             return;
@@ -345,6 +349,7 @@ void proxy_txn_resume(struct node *n, uint64_t txn_id, int status, const char *r
         return;
     if (status) {
         n->stats.policy_rejects++;
+        metrics_policy_reject(n->metrics, status, reason);
         if (t->stateless)
             txn_free(t);
         else
@@ -442,6 +447,7 @@ static void offer_alias(struct node *n, struct conn *c, const struct sip_msg *m)
 static void handle_request(struct node *n, struct conn *c, const struct sip_msg *m)
 {
     n->stats.requests_in++;
+    metrics_sip_request(n->metrics, METRICS_RECEIVED, c->side, m->method_id);
     if (m->method_id == SIP_M_ACK) {
         handle_ack(n, c, m);
         return;
@@ -513,8 +519,11 @@ static void forward_response(struct node *n, struct txn *t, const struct sip_msg
         return;
     }
     size_t len = sip_build_response_forward(n->out_buf, n->out_cap, m, from == SIDE_EXTERNAL);
-    if (len && conn_send(up, n->out_buf, len) == 0)
+    if (len && conn_send(up, n->out_buf, len) == 0) {
         n->stats.responses_out++;
+        metrics_sip_response(n->metrics, METRICS_SENT, t->in_side, m->cseq_method_id, m->status,
+                             false);
+    }
 }
 
 static void ack_non2xx(struct node *n, struct txn *t, const struct sip_msg *resp, struct conn *c)
@@ -530,6 +539,7 @@ static void ack_non2xx(struct node *n, struct txn *t, const struct sip_msg *resp
 static void handle_response(struct node *n, struct conn *c, const struct sip_msg *m)
 {
     n->stats.responses_in++;
+    metrics_sip_response(n->metrics, METRICS_RECEIVED, c->side, m->cseq_method_id, m->status, false);
     struct txn *t = txn_find_client(n, m->via.branch);
     if (!t) {
         LOG_DEBUG("sip", "stray %d response from %s dropped", m->status, c->peer_str);

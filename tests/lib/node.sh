@@ -17,7 +17,9 @@
 #       NODE_LOG_LEVEL (info), NODE_TXN_TIMEOUT (ms, 4000), NODE_LIMITS (more
 #       settings inside the limits group, e.g. "idle_timeout = 5;"),
 #       NODE_INTERNAL (more inside the internal group, e.g. a pool's
-#       'record_route_host = "edge-int.contoso.test";')
+#       'record_route_host = "edge-int.contoso.test";'), NODE_ADMIN (more
+#       inside the admin group, e.g. 'token = "t"; allow = [ "127.0.17.2" ];';
+#       the admin endpoint listens on ADDR:8080, allowed from 127.0.0.0/8)
 #   node_start NAME [ARGS...]   start $EP_BIN/edge-node -f -c $WORK/NAME.conf;
 #                               returns once both listeners are up
 # Certificates: the pool's (contoso-edge) and the test CA from ep_certs.
@@ -40,6 +42,7 @@ external = { listen = "$addr:5061"; };
 tls = { cert = "$EP_CERTS/contoso-edge.crt"; key = "$EP_CERTS/contoso-edge.key";
         ca = "$EP_CERTS/ca.crt"; };
 limits = { transaction_timeout_ms = ${NODE_TXN_TIMEOUT:-4000}; ${NODE_LIMITS:-} };
+admin = { listen = "$addr:8080"; ${NODE_ADMIN:-} };
 CONF
         [ -n "$dns" ] && echo "dns = { servers = \"$dns\"; timeout_ms = 500; };"
         printf 'policy = {%s\n};\n' "$policy"

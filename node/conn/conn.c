@@ -17,6 +17,7 @@
 
 #include "admin/metrics.h"
 #include "conn/conn_pool.h"
+#include "conn/proxy_proto.h"
 #include "log.h"
 #include "sip/proxy.h"
 #include "tls.h"
@@ -74,6 +75,8 @@ static void conn_free(struct conn *c)
     n->n_conns--;
     if (!c->outbound)
         src_count_add(n, c->peer_ip, -1);
+    if (c->pre)
+        conn_proxy_abort(c);
     if (c->bev)
         bufferevent_free(c->bev);
     for (int i = 0; i < c->n_names; i++)
@@ -367,7 +370,11 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     enum conn_side side = external ? SIDE_EXTERNAL : SIDE_INTERNAL;
     char ip[48], full[64];
     addr_to_str(sa, ip, sizeof(ip), full, sizeof(full));
-    uintptr_t from_src = (uintptr_t)hmap_get(&n->conns_by_src, ip, strlen(ip));
+    /* a balancer's connections count against the partner's address named by
+     * their PROXY header (conn_set_peer), not against the balancer's */
+    uintptr_t from_src = external && conn_proxy_trusted(n, ip)
+                             ? 0
+                             : (uintptr_t)hmap_get(&n->conns_by_src, ip, strlen(ip));
     if (n->n_conns >= (unsigned)n->cfg.max_connections ||
         from_src >= (uintptr_t)n->cfg.max_conns_per_source) {
         n->stats.conns_refused++;
@@ -388,16 +395,15 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     src_count_add(n, c->peer_ip, +1);
     n->stats.conns_accepted++;
     if (external) {
-        SSL *ssl = SSL_new(n->tls_server);
-        c->bev = ssl ? bufferevent_openssl_socket_new(n->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                      BEV_OPT_CLOSE_ON_FREE)
-                     : NULL;
-        if (c->bev)
-            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-    } else {
-        c->bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
-        c->state = CONN_OPEN;
+        /* a PROXY header (from a balancer) comes in clear before the TLS */
+        if (conn_proxy_start(c, fd) < 0) {
+            evutil_closesocket(fd);
+            conn_close(c, "out of memory");
+        }
+        return;
     }
+    c->bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->state = CONN_OPEN;
     if (!c->bev) {
         evutil_closesocket(fd);
         conn_close(c, "out of memory");
@@ -405,6 +411,46 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     conn_setup_bev(c);
     LOG_DEBUG("conn", "%s connection from %s accepted", side_name(side), c->peer_str);
+}
+
+void conn_start_tls(struct conn *c, evutil_socket_t fd)
+{
+    struct node *n = c->node;
+    SSL *ssl = SSL_new(n->tls_server);
+    c->bev = ssl ? bufferevent_openssl_socket_new(n->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                  BEV_OPT_CLOSE_ON_FREE)
+                 : NULL;
+    if (!c->bev) {
+        evutil_closesocket(fd);
+        conn_close(c, "out of memory");
+        return;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    conn_setup_bev(c);
+    LOG_DEBUG("conn", "external connection from %s accepted", c->peer_str);
+}
+
+int conn_set_peer(struct conn *c, const struct sockaddr *sa)
+{
+    struct node *n = c->node;
+    char ip[48], full[64];
+    addr_to_str(sa, ip, sizeof(ip), full, sizeof(full));
+    uintptr_t from_src = (uintptr_t)hmap_get(&n->conns_by_src, ip, strlen(ip));
+    if (from_src >= (uintptr_t)n->cfg.max_conns_per_source) {
+        n->stats.conns_refused++;
+        LOG_WARN("conn", "%s connection from %s (through %s) refused: too many connections from "
+                         "this source",
+                 side_name(c->side), full, c->peer_str);
+        conn_close(c, "too many connections from this source");
+        return -1;
+    }
+    src_count_add(n, c->peer_ip, -1);
+    memcpy(&c->peer, sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                   : sizeof(struct sockaddr_in));
+    snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", ip);
+    snprintf(c->peer_str, sizeof(c->peer_str), "%s", full);
+    src_count_add(n, c->peer_ip, +1);
+    return 0;
 }
 
 static void listener_error_cb(struct evconnlistener *l, void *arg)

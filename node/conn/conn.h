@@ -51,6 +51,9 @@ struct conn {
 
     /* domains this conn has been verified to speak for (inbound federation) */
     struct conn_domain *domains;
+
+    /* inbound external: looking for a PROXY v2 header before TLS (conn/proxy_proto.h) */
+    struct conn_preread *pre;
 };
 
 /* Open the two listeners of n. Returns 0 or -1 (logged). */
@@ -91,6 +94,14 @@ int conn_domain_lookup(const struct conn *c, struct slice domain, uint64_t versi
  * policy version (the admin endpoint's list of partners). */
 void conn_domains_each(const struct conn *c, uint64_t version,
                        void (*fn)(void *arg, const char *domain), void *arg);
+
+/* Inbound external conn c, its first bytes looked at (conn/proxy_proto.h):
+ * wrap fd in TLS and start the handshake (c is closed on failure). */
+void conn_start_tls(struct conn *c, evutil_socket_t fd);
+/* The partner's real address from a PROXY header becomes c's peer (logs,
+ * per-source limit, policy). Returns 0, or -1 when that source is over its
+ * limit (c closed, logged). */
+int conn_set_peer(struct conn *c, const struct sockaddr *sa);
 
 /* After the connect: the idle timeout replaces the connect timeout. */
 void conn_set_idle_timeout(struct conn *c);

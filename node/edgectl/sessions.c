@@ -45,7 +45,15 @@ static int by_domain_age_callid(const void *a, const void *b)
     return strcmp(x->call_id, y->call_id);
 }
 
-/* Every key matching the pattern (SCAN, so Redis is never blocked). */
+static void free_keys(char **keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+}
+
+/* Every key matching the pattern (SCAN, so Redis is never blocked). On
+ * failure nothing is left allocated (*keys NULL, *n 0). */
 static int scan_keys(struct ctl *c, const char *pattern, char ***keys, size_t *n)
 {
     char cursor[32] = "0", err[512];
@@ -57,9 +65,9 @@ static int scan_keys(struct ctl *c, const char *pattern, char ***keys, size_t *n
                                    SCAN_COUNT, (const char *)NULL);
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !r->element[0]->str ||
             r->element[1]->type != REDIS_REPLY_ARRAY) {
-            int rc = ctl_fail(c, "%s", r ? "unexpected reply to SCAN" : err);
+            ctl_fail(c, "%s", r ? "unexpected reply to SCAN" : err);
             ctl_reply_free(r);
-            return rc;
+            goto fail;
         }
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         const redisReply *batch = r->element[1];
@@ -69,11 +77,16 @@ static int scan_keys(struct ctl *c, const char *pattern, char ***keys, size_t *n
                 char **k = realloc(*keys, cap * sizeof **keys);
                 if (!k) {
                     ctl_reply_free(r);
-                    return ctl_fail(c, "out of memory");
+                    goto oom;
                 }
                 *keys = k;
             }
-            (*keys)[(*n)++] = strdup(batch->element[i]->str ? batch->element[i]->str : "");
+            char *key = strdup(batch->element[i]->str ? batch->element[i]->str : "");
+            if (!key) {
+                ctl_reply_free(r);
+                goto oom;
+            }
+            (*keys)[(*n)++] = key;
         }
         ctl_reply_free(r);
     } while (strcmp(cursor, "0") != 0 && *n < MAX_SESSIONS);
@@ -81,6 +94,13 @@ static int scan_keys(struct ctl *c, const char *pattern, char ***keys, size_t *n
         ctl_note(c, "more than %d dialogs: only the first %d are shown", MAX_SESSIONS,
                  MAX_SESSIONS);
     return CTL_OK;
+oom:
+    ctl_fail(c, "out of memory");
+fail:
+    free_keys(*keys, *n);
+    *keys = NULL;
+    *n = 0;
+    return CTL_FAIL;
 }
 
 int ctl_cmd_sessions(struct ctl *c, const struct ctl_args *a)
@@ -220,9 +240,7 @@ int ctl_cmd_sessions(struct ctl *c, const struct ctl_args *a)
 out:
     for (size_t i = 0; i < nd; i++)
         ctl_reply_free(d[i].h);
-    for (size_t i = 0; i < nkeys; i++)
-        free(keys[i]);
-    free(keys);
+    free_keys(keys, nkeys);
     free(d);
     free(ps);
     free(pd);

@@ -471,7 +471,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    char err[512];
+    char err[512] = ""; /* not every failure below has words */
     struct node node;
     memset(&node, 0, sizeof(node));
     struct node *n = &node;
@@ -496,11 +496,15 @@ int main(int argc, char **argv)
     log_init("edge-node", n->cfg.log_syslog, (enum log_level)log_level_parse(n->cfg.log_level));
     signal(SIGPIPE, SIG_IGN);
     n->base = event_base_new();
-    if (!n->base || node_init(n, err, sizeof(err)) < 0 || conn_listeners_start(n) < 0) {
+    if (!n->base) {
+        LOG_ERROR("main", "cannot start: no event base");
+        node_config_free(&n->cfg);
+        return 1;
+    }
+    if (node_init(n, err, sizeof(err)) < 0 || conn_listeners_start(n) < 0) {
         if (err[0])
             LOG_ERROR("main", "cannot start: %s", err);
-        if (n->base)
-            node_destroy(n);
+        node_destroy(n);
         return 1;
     }
     if (!foreground && daemon(0, 1) < 0) {

@@ -448,7 +448,8 @@ static void deliver_srv(struct resolver *r, resolver_srv_cb cb, void *arg, const
     free(t);
 }
 
-static void deliver_part(struct addr_req *a, int part, const struct result *res)
+/* Keeps res as a's answer for part (A: 0, AAAA: 1). */
+static void store_part(struct addr_req *a, int part, const struct result *res)
 {
     size_t elem = part ? 16 : 4;
     a->part[part].status = res->status;
@@ -461,6 +462,12 @@ static void deliver_part(struct addr_req *a, int part, const struct result *res)
             a->part[part].status = RESOLVER_ERROR;
         }
     }
+}
+
+/* A lookup's answer for part, and the lookup's hold on a released. */
+static void deliver_part(struct addr_req *a, int part, const struct result *res)
+{
+    store_part(a, part, res);
     addr_req_release(a);
 }
 
@@ -855,15 +862,16 @@ int resolver_addr(struct resolver *r, const char *host, uint16_t port, int famil
     a->part[0].wanted = family != AF_INET6;
     a->part[1].wanted = family != AF_INET;
 
+    /* Answers known now are stored under the setup hold; a lookup takes a
+     * hold of its own, before joining, as c-ares may answer within. */
     r->depth++;
     for (int i = 0; i < 2; i++) {
         if (!a->part[i].wanted)
             continue;
         uint16_t type = i ? DNS_TYPE_AAAA : DNS_TYPE_A;
         struct result res;
-        a->holds++;
         if (cache_answer(r, type, key, &res)) {
-            deliver_part(a, i, &res);
+            store_part(a, i, &res);
             continue;
         }
         struct waiter *w = calloc(1, sizeof(*w));
@@ -871,10 +879,12 @@ int resolver_addr(struct resolver *r, const char *host, uint16_t port, int famil
             w->areq = a;
             w->part = i;
         }
+        a->holds++;
         if (!w || lookup_join(r, type, key, w) < 0) {
+            a->holds--; /* not joined: nothing will deliver to w */
             free(w);
             struct result err = {.status = RESOLVER_ERROR};
-            deliver_part(a, i, &err);
+            store_part(a, i, &err);
         }
     }
     addr_req_release(a); /* the setup hold: may answer now */

@@ -92,16 +92,18 @@ static int hs_add(struct hashset *h, uint64_t k)
 
 /* ---- domains and the LRU ---- */
 
+/* The ends are recognised by identity (the head has no prev, the tail no
+ * next): dropping t->tail visibly moves t->tail, even to an analyzer. */
 static void lru_unlink(struct throttle *t, struct tdomain *d)
 {
-    if (d->prev)
-        d->prev->next = d->next;
-    else
+    if (d == t->head)
         t->head = d->next;
-    if (d->next)
-        d->next->prev = d->prev;
     else
+        d->prev->next = d->next;
+    if (d == t->tail)
         t->tail = d->prev;
+    else
+        d->next->prev = d->prev;
     d->prev = d->next = NULL;
 }
 

@@ -107,7 +107,7 @@ static void set_reason(const SSL *ssl, const char *fmt, ...)
  * "edge.fabrikam.com at 192.0.2.1:5061". */
 static void peer_label(const SSL *ssl, char *buf, size_t len)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0}; /* getpeername fills it; this tells the analyzer */
     socklen_t sl = sizeof(ss);
     char addr[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN];
     int fd = SSL_get_fd(ssl);

@@ -6,6 +6,7 @@
  * against a host name under RFC 6125 rules, wildcards only when asked. */
 #include "tls.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/x509.h>
@@ -193,7 +194,7 @@ static bool collect_name(void *arg, const char *name)
     struct names_out *o = arg;
     if (o->n >= o->max)
         return false;
-    strcpy(o->names[o->n++], name); /* walk_names guarantees < 256 bytes */
+    snprintf(o->names[o->n++], sizeof o->names[0], "%s", name); /* < 256 bytes: walk_names */
     return o->n < o->max;
 }
 

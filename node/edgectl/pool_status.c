@@ -43,7 +43,7 @@ static bool is_uint(const char *s)
 /* A field as a JSON number when it is one, else a string (or null). */
 static void jw_num_or_str(struct jw *w, const char *key, const char *v)
 {
-    if (is_uint(v) && strlen(v) < 19)
+    if (v && is_uint(v) && strlen(v) < 19)
         jw_uint(w, key, strtoull(v, NULL, 10));
     else
         jw_str(w, key, v);

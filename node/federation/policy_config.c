@@ -181,12 +181,14 @@ static int load_access_edge(struct policy *p, const config_setting_t *grp, char 
             break;
         }
         case PKEY_ROUTING:
+            x = (int)*(enum policy_routing *)f; /* get_enum sets x only if it finds a value */
             if (get_enum(grp, name, policy_routing_parse, "dns_srv, default_route", &x, err,
                          errlen) < 0)
                 return -1;
             *(enum policy_routing *)f = (enum policy_routing)x;
             break;
         case PKEY_VERIFICATION:
+            x = (int)*(enum policy_verification *)f;
             if (get_enum(grp, name, policy_verification_parse, VERIFICATION_CHOICES, &x, err,
                          errlen) < 0)
                 return -1;

@@ -119,7 +119,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 tidy:
-	clang-tidy $$(git ls-files '*.c') -- $(CFLAGS_BASE)
+	@git ls-files -z 'node/*.c' 'shared/*.c' 'balancer/*.c' | xargs -0 -n1 -P2 sh -c 'o=$$(clang-tidy -quiet "$$0" -- -std=c11 -D_GNU_SOURCE -Ishared -Inode -Ibalancer $(PKG_CFLAGS) 2>/dev/null) || { printf "%s\n%s: clang-tidy failed\n" "$$o" "$$0"; exit 1; }; ! printf "%s\n" "$$o" | grep -E ": (warning|error):"'
 
 clean:
 	rm -rf build build-san bin tests/out

@@ -161,10 +161,11 @@ static void check_done(void *arg, bool ok, uint32_t latency_us, const char *why)
             n->check_ok = false;
         if (!p->checked)
             n->check_ok = false;
-        if (p->fails == 1 || log_enabled(LOG_LVL_DEBUG)) {
-            char lb[200];
+        char lb[200];
+        if (!p->checked) /* the first result decides: say it even though healthy stays false */
+            LOG_WARN("health", "node %s is down: %s", node_label(n, lb, sizeof(lb)), p->why);
+        else
             LOG_DEBUG("health", "node %s: %s", node_label(n, lb, sizeof(lb)), p->why);
-        }
     }
     p->checked = true;
     evaluate(h, i, n->check_ok != was);
@@ -725,4 +726,15 @@ int health_on_change(struct health *h, health_change_cb cb, void *arg)
         return -1;
     h->listeners[h->n_listeners++] = (struct listener){cb, arg};
     return 0;
+}
+
+void health_off_change(struct health *h, health_change_cb cb, void *arg)
+{
+    for (size_t i = 0; i < h->n_listeners; i++)
+        if (h->listeners[i].cb == cb && h->listeners[i].arg == arg) {
+            memmove(&h->listeners[i], &h->listeners[i + 1],
+                    (h->n_listeners - i - 1) * sizeof(h->listeners[0]));
+            h->n_listeners--;
+            return;
+        }
 }

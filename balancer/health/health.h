@@ -60,6 +60,9 @@ size_t health_healthy_count(const struct health *h);
  * already draining): compare with what you keep. */
 typedef void (*health_change_cb)(void *arg, struct health_node *n, bool gone);
 int health_on_change(struct health *h, health_change_cb cb, void *arg);
+/* Added by the implementation: stop calling cb with arg (a listener freed
+ * before health). */
+void health_off_change(struct health *h, health_change_cb cb, void *arg);
 
 /* Added by the implementation. Take the health and nodes settings of b->cfg
  * again (SIGHUP): interval, timeout, rise, fall, the kind of check, the TLS

@@ -1,0 +1,318 @@
+/* main.c -- edge-balancer: command line, start-up, signals, the event loop.
+ *
+ *   edge-balancer [-c FILE] [-f] [--check-config] [--print-config] [--help] [--version]
+ *
+ * One loop runs node health (balancer/health/), the authoritative DNS for
+ * the pool's zone (balancer/dns/) and the VIP (balancer/vip/). With no file
+ * it starts on its embedded default: DNS on 127.0.0.1:5353 for contoso.test,
+ * the VIP on 127.0.0.2, no Redis, no static nodes. SIGTERM/SIGINT stop;
+ * SIGHUP reloads the zone, health and nodes settings (a bad file is refused
+ * and the running one kept; listen addresses, the VIP and Redis need a
+ * restart); SIGUSR1 cycles the log level. */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "balancer.h"
+#include "dns/responder.h"
+#include "health/health.h"
+#include "log.h"
+#include "redis.h"
+
+#if __has_include("vip/vip.h")
+#include "vip/vip.h"
+#define HAVE_VIP 1
+#else
+#define HAVE_VIP 0
+#endif
+
+#ifndef EDGEPOOL_VERSION
+#define EDGEPOOL_VERSION "0.1.0"
+#endif
+
+struct signals {
+    struct event *term, *intr, *hup, *usr1;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: edge-balancer [-c FILE] [-f] [--check-config] [--print-config]\n"
+            "  -c, --config FILE   configuration file (default: the embedded default)\n"
+            "  -f, --foreground    stay in the foreground (for systemd and tests)\n"
+            "      --check-config  validate the configuration and exit (1 names the line)\n"
+            "      --print-config  print every setting with its default and exit\n"
+            "  -h, --help          this text\n"
+            "  -v, --version       print the version\n"
+            "Signals: TERM stops, HUP reloads the zone, health and nodes settings, USR1 cycles\n"
+            "the log level.\n");
+}
+
+static void on_redis_state(void *arg, bool up)
+{
+    struct balancer *b = arg;
+    LOG_DEBUG("main", "Redis %s is %s", redis_current_addr(b->redis), up ? "up" : "down");
+}
+
+static int start_redis(struct balancer *b, char *err, size_t errlen)
+{
+    const struct balancer_config *c = &b->cfg;
+    if (!balancer_config_has_redis(c))
+        return 0;
+    struct redis_opts o = {.addr = c->redis_addr,
+                           .sentinels = c->redis_sentinels,
+                           .master_name = c->redis_master_name,
+                           .username = c->redis_username,
+                           .password = c->redis_password,
+                           .db = c->redis_db,
+                           .tls = c->redis_tls,
+                           .tls_ca = c->redis_tls_ca,
+                           .tls_cert = c->redis_tls_cert,
+                           .tls_key = c->redis_tls_key,
+                           .tls_server_name = c->redis_tls_server_name};
+    b->redis = redis_new(b->base, &o, on_redis_state, b, err, errlen);
+    return b->redis ? 0 : -1;
+}
+
+/* ---- SIGHUP ---- */
+
+/* Settings that need a restart: the running value is kept (the VIP and the
+ * Redis client hold on to theirs), and a change is said in the log. */
+static bool needs_restart(const char *path)
+{
+    return strncmp(path, "vip.", 4) == 0 || strncmp(path, "redis.", 6) == 0 ||
+           strcmp(path, "dns.listen") == 0 || strcmp(path, "dns.enabled") == 0 ||
+           strcmp(path, "balancer.id") == 0 || strcmp(path, "balancer.syslog") == 0;
+}
+
+static bool same_value(const struct cfg_key *k, const void *a, const void *b)
+{
+    switch (k->type) {
+    case CFG_STR: {
+        const char *x = *(char *const *)a, *y = *(char *const *)b;
+        return (!x && !y) || (x && y && strcmp(x, y) == 0);
+    }
+    case CFG_INT:
+        return *(const int *)a == *(const int *)b;
+    case CFG_BOOL:
+        return *(const bool *)a == *(const bool *)b;
+    case CFG_STRLIST: {
+        const struct cfg_strlist *x = a, *y = b;
+        if (x->n != y->n)
+            return false;
+        for (int i = 0; i < x->n; i++)
+            if (strcmp(x->v[i], y->v[i]) != 0)
+                return false;
+        return true;
+    }
+    }
+    return false;
+}
+
+static void swap_field(const struct cfg_key *k, struct balancer_config *a,
+                       struct balancer_config *b)
+{
+    char *x = (char *)a + k->offset, *y = (char *)b + k->offset;
+    size_t size = k->type == CFG_STR    ? sizeof(char *)
+                  : k->type == CFG_INT  ? sizeof(int)
+                  : k->type == CFG_BOOL ? sizeof(bool)
+                                        : sizeof(struct cfg_strlist);
+    char tmp[sizeof(struct cfg_strlist)];
+    memcpy(tmp, x, size);
+    memcpy(x, y, size);
+    memcpy(y, tmp, size);
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    struct balancer *b = arg;
+    char err[512];
+    LOG_INFO("main", "SIGHUP: reloading %s",
+             b->config_path ? b->config_path : "(embedded default)");
+    struct balancer_config fresh;
+    if (balancer_config_load(&fresh, b->config_path, err, sizeof(err)) < 0) {
+        LOG_ERROR("main", "reload refused, keeping the running configuration: %s", err);
+        balancer_config_free(&fresh);
+        return;
+    }
+    for (const struct cfg_key *k = balancer_config_keys; k->path; k++) {
+        if (!needs_restart(k->path))
+            continue;
+        if (!same_value(k, (char *)&fresh + k->offset, (char *)&b->cfg + k->offset))
+            LOG_WARN("main", "%s changed: it takes effect at the next restart", k->path);
+        swap_field(k, &fresh, &b->cfg);
+    }
+    struct balancer_config old = b->cfg;
+    b->cfg = fresh;
+    if ((b->health && health_reload(b->health, err, sizeof(err)) < 0) ||
+        (b->dns && dns_server_reload(b->dns, err, sizeof(err)) < 0)) {
+        LOG_ERROR("main", "reload failed, keeping the running configuration: %s", err);
+        b->cfg = old;
+        if (b->health)
+            health_reload(b->health, err, sizeof(err));
+        if (b->dns)
+            dns_server_reload(b->dns, err, sizeof(err));
+        /* the restart-only values went into fresh: give them back before freeing it */
+        for (const struct cfg_key *k = balancer_config_keys; k->path; k++)
+            if (needs_restart(k->path))
+                swap_field(k, &fresh, &b->cfg);
+        balancer_config_free(&fresh);
+        return;
+    }
+    balancer_config_free(&old);
+    log_set_level((enum log_level)log_level_parse(b->cfg.log_level));
+    LOG_INFO("main", "reloaded: zone %s, %s checks every %d ms, %d static node(s)", b->cfg.dns_zone,
+             b->cfg.health_check, b->cfg.health_interval_ms, b->cfg.static_nodes.n);
+}
+
+static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
+{
+    enum log_level l = (enum log_level)((log_get_level() + 1) % (LOG_LVL_DEBUG + 1));
+    log_set_level(l);
+    log_write(LOG_LVL_WARN, "main", "log level is now %s", log_level_name(l));
+}
+
+static void on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+    struct balancer *b = arg;
+    LOG_INFO("main", "SIG%s: stopping", sig == SIGINT ? "INT" : "TERM");
+    b->stopping = true;
+    event_base_loopbreak(b->base);
+}
+
+/* ---- start and stop ---- */
+
+static int balancer_start(struct balancer *b, char *err, size_t errlen)
+{
+    if (start_redis(b, err, errlen) < 0)
+        return -1;
+    if (!(b->health = health_new(b, err, errlen)))
+        return -1;
+    if (b->cfg.dns_enabled && !(b->dns = dns_server_new(b, err, errlen)))
+        return -1;
+#if HAVE_VIP
+    if (!(b->vip = vip_new(b, err, errlen)))
+        return -1;
+#else
+    if (b->cfg.vip_enabled)
+        LOG_WARN("main", "this build has no VIP (balancer/vip/): vip settings ignored");
+#endif
+    return 0;
+}
+
+/* Listeners first (they may hold health listeners and Redis commands),
+ * health, then Redis: its pending callbacks run while it is freed, and
+ * nothing that could get them is gone. */
+static void balancer_stop(struct balancer *b)
+{
+#if HAVE_VIP
+    vip_free(b->vip);
+#endif
+    b->vip = NULL;
+    dns_server_free(b->dns);
+    b->dns = NULL;
+    health_free(b->health);
+    b->health = NULL;
+    if (b->redis)
+        redis_free(b->redis);
+    b->redis = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"foreground", no_argument, NULL, 'f'},
+                                         {"check-config", no_argument, NULL, 'C'},
+                                         {"print-config", no_argument, NULL, 'P'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'v'},
+                                         {NULL, 0, NULL, 0}};
+    const char *path = NULL;
+    bool foreground = false, check = false;
+    int o;
+    while ((o = getopt_long(argc, argv, "c:fhv", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'f':
+            foreground = true;
+            break;
+        case 'C':
+            check = true;
+            break;
+        case 'P':
+            cfg_table_print(balancer_config_keys, stdout);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'v':
+            printf("edge-balancer %s\n", EDGEPOOL_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "edge-balancer: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    char err[512] = "";
+    struct balancer bal;
+    memset(&bal, 0, sizeof(bal));
+    struct balancer *b = &bal;
+    b->config_path = path;
+    if (balancer_config_load(&b->cfg, path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "edge-balancer: %s\n", err);
+        balancer_config_free(&b->cfg);
+        return 1;
+    }
+    if (check) {
+        balancer_config_free(&b->cfg);
+        printf("%s: configuration OK\n", path ? path : "(embedded default)");
+        return 0;
+    }
+    log_init("edge-balancer", b->cfg.log_syslog, (enum log_level)log_level_parse(b->cfg.log_level));
+    signal(SIGPIPE, SIG_IGN);
+    b->base = event_base_new();
+    if (!b->base || balancer_start(b, err, sizeof(err)) < 0) {
+        LOG_ERROR("main", "cannot start: %s", err[0] ? err : "out of memory");
+        balancer_stop(b);
+        if (b->base)
+            event_base_free(b->base);
+        balancer_config_free(&b->cfg);
+        return 1;
+    }
+    if (!foreground && daemon(0, 1) < 0) {
+        LOG_ERROR("main", "cannot daemonize: %s", strerror(errno));
+        return 1;
+    }
+    struct signals s = {
+        evsignal_new(b->base, SIGTERM, on_sigterm, b), evsignal_new(b->base, SIGINT, on_sigterm, b),
+        evsignal_new(b->base, SIGHUP, on_sighup, b), evsignal_new(b->base, SIGUSR1, on_sigusr1, b)};
+    struct event *evs[] = {s.term, s.intr, s.hup, s.usr1};
+    for (size_t i = 0; i < 4; i++)
+        if (evs[i])
+            evsignal_add(evs[i], NULL);
+    LOG_INFO("main", "edge-balancer %s (%s) started: %s%s, %s", EDGEPOOL_VERSION, b->cfg.id,
+             balancer_config_has_redis(&b->cfg) ? "pool " : "static nodes only",
+             balancer_config_has_redis(&b->cfg) ? b->cfg.redis_pool : "",
+             path ? path : "embedded default configuration");
+    event_base_dispatch(b->base);
+    balancer_stop(b);
+    for (size_t i = 0; i < 4; i++)
+        if (evs[i])
+            event_free(evs[i]);
+    event_base_free(b->base);
+    balancer_config_free(&b->cfg);
+    LOG_INFO("main", "stopped");
+    return 0;
+}

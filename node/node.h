@@ -22,6 +22,7 @@ struct resolver;
 struct policy_store;
 struct throttle;
 struct pool;
+struct xmpp;
 struct metrics;
 struct node_admin;
 
@@ -57,6 +58,7 @@ struct node {
     struct policy_store *policy;
     struct throttle *throttle;
     struct pool *pool; /* the pool's shared state in Redis (node/pool/); NULL: none */
+    struct xmpp *xmpp; /* XMPP s2s streams (node/xmpp/xmpp.h); NULL before xmpp_start */
 
     struct listen_addr int_addr, ext_addr;
     struct evconnlistener *int_listener, *ext_listener;

@@ -228,6 +228,8 @@ int fed_inbound_check(struct node *n, struct conn *c, const struct sip_msg *m, s
     struct fed_decision d;
     policy_check_inbound(p, (const char *const *)c->names, (size_t)c->n_names, from_dom, to_aor, &d);
     if (d.sip_status || !d.need_srv) {
+        if (!d.sip_status) /* the connection speaks for it (the admin endpoint's partners) */
+            conn_domain_remember(c, from_dom, policy_version(p), true, 0, NULL);
         snprintf(t->peer, sizeof(t->peer), "%s",
                  d.edge_fqdn ? d.edge_fqdn : (c->n_names ? c->names[0] : ""));
         return inbound_finish(n, c, t, m, to_aor, &d, r);

@@ -29,6 +29,7 @@
 #include "sip/proxy.h"
 #include "sip/txn.h"
 #include "tls.h"
+#include "xmpp/xmpp.h"
 
 #ifndef EDGEPOOL_VERSION
 #define EDGEPOOL_VERSION "0.1.0"
@@ -332,6 +333,7 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
     LOG_INFO("main", "draining: no new connections, %zu transaction(s) to finish",
              proxy_open_transactions(n));
     conn_listeners_stop(n);
+    xmpp_stop_listening(n);
     n->ev_drain = evtimer_new(n->base, drain_tick, n);
     struct timeval tv = {0, 0};
     evtimer_add(n->ev_drain, &tv);
@@ -395,6 +397,7 @@ static void node_destroy(struct node *n)
     if (n->pool) /* its pending callbacks run now, before what they refer to goes */
         pool_free(n->pool);
     n->pool = NULL;
+    xmpp_stop(n); /* after the resolver: its cancelled lookups still find their streams */
     conn_close_all(n);
     /* transactions left at exit */
     while (n->ctxns.count) {
@@ -454,6 +457,8 @@ int main(int argc, char **argv)
             cfg_table_print(node_config_keys, stdout);
             printf("\n");
             policy_print_reference(stdout);
+            printf("\n");
+            xmpp_print_config(stdout);
             return 0;
         case 'h':
             usage(stdout);
@@ -490,6 +495,10 @@ int main(int argc, char **argv)
             return 1;
         }
         ps->free(ps);
+        if (xmpp_check_config(path, err, sizeof(err)) < 0) {
+            fprintf(stderr, "edge-node: %s\n", err);
+            return 1;
+        }
         printf("%s: configuration OK\n", path ? path : "(embedded default)");
         return 0;
     }
@@ -501,7 +510,8 @@ int main(int argc, char **argv)
         node_config_free(&n->cfg);
         return 1;
     }
-    if (node_init(n, err, sizeof(err)) < 0 || conn_listeners_start(n) < 0) {
+    if (node_init(n, err, sizeof(err)) < 0 || conn_listeners_start(n) < 0 ||
+        xmpp_start(n, err, sizeof(err)) < 0) {
         if (err[0])
             LOG_ERROR("main", "cannot start: %s", err);
         node_destroy(n);

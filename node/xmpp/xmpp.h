@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "federation/policy-t.h" /* enum xmpp_partner_type */
 #include "slice.h"
@@ -104,6 +105,11 @@ int xmpp_jid_parse(const char *s, size_t len, struct xmpp_jid *out);
  * decision). Does nothing but return 0 when the group says enabled = false.
  * Returns 0, or -1 with a reason in err (bad setting, address in use...). */
 int xmpp_start(struct node *n, char *err, size_t errlen);
+/* The "xmpp" group of the configuration file (NULL: the embedded default):
+ * 0, or -1 with "FILE:LINE: key: what" (for --check-config). */
+int xmpp_check_config(const char *path, char *err, size_t errlen);
+/* Every xmpp.* setting with its default and documentation (--print-config). */
+void xmpp_print_config(FILE *out);
 /* Stop accepting new streams (drain); open streams go on. */
 void xmpp_stop_listening(struct node *n);
 /* Close every stream (with </stream:stream> when possible), cancel pending

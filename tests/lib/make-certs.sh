@@ -135,6 +135,11 @@ ok northwind-edge sip.northwind.test
 ok hostedim-edge sip.hostedim.test
 ok wrongsan sip.evil.test
 ok jabber-xmpp jabber.test
+# XMPP s2s (XEP-0178: the certificate names the XMPP domain itself)
+ok contoso-xmpp contoso.test
+ok blocked-xmpp blocked.test
+ok stranger-xmpp stranger.test
+leaf otherca otherca otherca-xmpp "$YESTERDAY" "$LEAF_END" "$BOTH" badcert.test
 leaf ca ca expired 20210101000000Z 20220101000000Z "$BOTH" sip.fabrikam.test
 leaf selfsigned selfsigned selfsigned "$YESTERDAY" "$LEAF_END" "$BOTH" sip.fabrikam.test
 leaf otherca otherca otherca-fabrikam "$YESTERDAY" "$LEAF_END" "$BOTH" sip.fabrikam.test
@@ -142,13 +147,15 @@ leaf ca ca noclientauth "$YESTERDAY" "$LEAF_END" serverAuth sip.fabrikam.test
 
 # Self-check: the chain verdicts the tests rely on.
 v() { openssl verify -CAfile "$TMP/ca.crt" "${@:2}" "$TMP/$1.crt" >>"$LOG" 2>&1; }
-for n in contoso-edge contoso-internal fabrikam-edge northwind-edge hostedim-edge wrongsan jabber-xmpp noclientauth; do
+for n in contoso-edge contoso-internal fabrikam-edge northwind-edge hostedim-edge wrongsan jabber-xmpp \
+    contoso-xmpp blocked-xmpp stranger-xmpp noclientauth; do
     v "$n" -purpose sslserver || die "$n does not verify against ca.crt"
 done
 v noclientauth -purpose sslclient && die "noclientauth verifies as a TLS client"
 v expired && die "expired verifies"
 v selfsigned && die "selfsigned verifies"
 v otherca-fabrikam && die "otherca-fabrikam verifies"
+v otherca-xmpp && die "otherca-xmpp verifies"
 
 # 0644 on purpose: test keys are not secrets, and a peer that drops privileges
 # (prosody, a daemon started as root then setuid) must still read them.

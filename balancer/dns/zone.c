@@ -390,7 +390,10 @@ struct dns_zone *dns_zone_build(const struct balancer_config *c, const struct he
                 add_addr(&bd, name, &ss);
         }
     }
-    /* the pool name: the healthy nodes, or every node (fail open) */
+    /* the pool name: the healthy nodes, or every node (fail open); the name
+     * exists even with no address (NODATA, not NXDOMAIN): type 0, a name
+     * without a record */
+    add_rec(&bd, pool, 0);
     size_t known = 0, healthy = 0;
     for (size_t i = 0; i < n; i++) {
         known += nodes[i].id[0] != '\0';
@@ -442,7 +445,7 @@ struct dns_zone *dns_zone_build(const struct balancer_config *c, const struct he
         size_t n_seen = 0;
         for (size_t i = 0; i < bd.n; i++) {
             const struct rec *r = &bd.recs[i];
-            if (!same_owner(r, nm->wire, nm->len))
+            if (!r->type || !same_owner(r, nm->wire, nm->len))
                 continue;
             bool done = false;
             for (size_t j = 0; j < n_seen; j++)

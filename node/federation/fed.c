@@ -46,6 +46,15 @@ static struct slice uri_aor(struct slice uri, char *buf, size_t len)
     return slice_from(buf, k < 0 ? 0 : ((size_t)k < len ? (size_t)k : len - 1));
 }
 
+/* "internal 10.0.0.5:5060": the connection t's request came on, for logs. */
+static const char *txn_from(struct node *n, const struct txn *t, char *buf, size_t len)
+{
+    const struct conn *c = conn_by_id(n, t->in_conn);
+    snprintf(buf, len, "%s %s", t->in_side == SIDE_INTERNAL ? "internal" : "external",
+             c ? c->peer_str : "(connection gone)");
+    return buf;
+}
+
 static int refuse(struct fed_result *r, int status, const char *reason)
 {
     r->status = status;
@@ -263,15 +272,18 @@ static void outbound_srv_done(void *arg, int status, const struct srv_target *tg
     free(sc);
     if (!t)
         return;
+    char from[100];
     if (status == RESOLVER_NXDOMAIN || status == RESOLVER_NODATA) {
-        LOG_INFO("fed", "no federation route to %s: no _sipfederationtls._tcp SRV, answered 404",
-                 t->remote_domain);
+        LOG_INFO("fed", "no federation route to %s: no _sipfederationtls._tcp SRV, answered 404 "
+                 "(request from %s)",
+                 t->remote_domain, txn_from(n, t, from, sizeof(from)));
         proxy_txn_resume(n, t->id, 404, "Not Found (no federation route to the domain)");
         return;
     }
     if (status != RESOLVER_OK) {
-        LOG_WARN("fed", "DNS failure looking up _sipfederationtls._tcp.%s, answered 503",
-                 t->remote_domain);
+        LOG_WARN("fed", "DNS failure looking up _sipfederationtls._tcp.%s (%s), answered 503 "
+                 "(request from %s)",
+                 t->remote_domain, resolver_status_name(status), txn_from(n, t, from, sizeof(from)));
         proxy_txn_resume(n, t->id, 503, "Service Unavailable (DNS failure)");
         return;
     }
@@ -291,16 +303,17 @@ int fed_outbound_route(struct node *n, const struct sip_msg *m, struct txn *t, s
 {
     const struct policy *p = n->policy->current(n->policy);
     struct slice dom = uri_host(m->ruri);
+    char from[100];
     if (dom.len == 0 || dom.len >= sizeof(t->remote_domain)) {
-        LOG_INFO("fed", "internal request for %.*s: no domain to route to, answered 416",
-                 SLICE_FMT(m->ruri));
+        LOG_INFO("fed", "internal request for %.*s: no domain to route to, answered 416 (from %s)",
+                 SLICE_FMT(m->ruri), txn_from(n, t, from, sizeof(from)));
         return refuse(r, 416, "Unsupported URI Scheme");
     }
     slice_copy(dom, t->remote_domain, sizeof(t->remote_domain));
     struct slice from_dom = uri_host(m->from_uri);
     if (!policy_is_internal_domain(p, from_dom)) {
-        LOG_WARN("fed", "internal request From %.*s: not one of our domains, answered 403",
-                 SLICE_FMT(m->from_uri));
+        LOG_WARN("fed", "internal request From %.*s: not one of our domains, answered 403 (from %s)",
+                 SLICE_FMT(m->from_uri), txn_from(n, t, from, sizeof(from)));
         return refuse(r, 403, "Forbidden (From domain is not ours)");
     }
     char aor_buf[320];
@@ -309,13 +322,14 @@ int fed_outbound_route(struct node *n, const struct sip_msg *m, struct txn *t, s
     policy_check_outbound(p, from_aor, dom, &d);
     t->fed_class = d.cls;
     if (d.sip_status) {
-        LOG_INFO("fed", "request from %.*s to %s answered %d: %s", SLICE_FMT(m->from_uri),
-                 t->remote_domain, d.sip_status, d.reason);
+        LOG_INFO("fed", "request from %.*s to %s answered %d: %s (from %s)", SLICE_FMT(m->from_uri),
+                 t->remote_domain, d.sip_status, d.reason, txn_from(n, t, from, sizeof(from)));
         return refuse(r, d.sip_status, d.reason);
     }
     if (d.cls == FED_INTERNAL) {
-        LOG_INFO("fed", "internal request for our own domain %s reached the edge, answered 404",
-                 t->remote_domain);
+        LOG_INFO("fed", "internal request for our own domain %s reached the edge, answered 404 "
+                 "(from %s)",
+                 t->remote_domain, txn_from(n, t, from, sizeof(from)));
         return refuse(r, 404, "Not Found (an internal domain)");
     }
     /* MarkSourceVerifiableOnOutgoingMessages: vouch for our own users, in

@@ -154,6 +154,17 @@ static bool is_loop(const struct node *n, const struct sip_msg *m)
 
 /* ---- sending ------------------------------------------------------------ */
 
+/* "request from external 192.0.2.1:5061 (fabrikam.test)": who asked, for the
+ * log lines of what happened to a relayed request. */
+static const char *txn_origin(struct node *n, const struct txn *t, char *buf, size_t len)
+{
+    const struct conn *c = conn_by_id(n, t->in_conn);
+    snprintf(buf, len, "request from %s %s%s%s%s", side_name(t->in_side),
+             c ? c->peer_str : "(connection gone)", t->remote_domain[0] ? " (" : "",
+             t->remote_domain, t->remote_domain[0] ? ")" : "");
+    return buf;
+}
+
 static void send_current(struct txn *t, const struct sip_msg *m);
 
 /* The current target failed before any response: try the next one, or answer. */
@@ -164,10 +175,11 @@ static void fail_or_failover(struct txn *t, int status, const char *reason)
     if (t->target_idx + 1 < t->n_targets) {
         const struct txn_target *old = &t->targets[t->target_idx];
         t->target_idx++;
-        LOG_WARN("sip", "%s to %s:%u failed (%d %s): failing over to %s:%u",
+        char from[200];
+        LOG_WARN("sip", "%s to %s:%u failed (%d %s): failing over to %s:%u; %s",
                  sip_method_name(t->method) ? sip_method_name(t->method) : "request", old->host,
                  old->port, status, reason, t->targets[t->target_idx].host,
-                 t->targets[t->target_idx].port);
+                 t->targets[t->target_idx].port, txn_origin(t->node, t, from, sizeof(from)));
         t->state = TXN_ROUTING;
         send_current(t, NULL);
         return;
@@ -513,9 +525,12 @@ static void forward_response(struct node *n, struct txn *t, const struct sip_msg
 {
     struct conn *up = conn_by_id(n, t->in_conn);
     if (!up) {
-        LOG_INFO("sip", "%d for %s dropped: the %s connection it answers is gone", m->status,
-                 sip_method_name(t->method) ? sip_method_name(t->method) : "request",
-                 side_name(t->in_side));
+        const struct txn_target *tg = &t->targets[t->target_idx];
+        LOG_INFO("sip", "%d for %s dropped: the %s connection it answers is gone (response from "
+                 "%s:%u%s%s)",
+                 m->status, sip_method_name(t->method) ? sip_method_name(t->method) : "request",
+                 side_name(t->in_side), tg->host, tg->port, t->remote_domain[0] ? ", " : "",
+                 t->remote_domain);
         return;
     }
     size_t len = sip_build_response_forward(n->out_buf, n->out_cap, m, from == SIDE_EXTERNAL);
@@ -589,8 +604,10 @@ static void handle_response(struct node *n, struct conn *c, const struct sip_msg
         t->target_idx + 1 < t->n_targets && !t->cancelled) {
         txn_detach_out(t);
         t->target_idx++;
-        LOG_WARN("sip", "503 from internal next hop %s: failing over to %s:%u", c->peer_str,
-                 t->targets[t->target_idx].host, t->targets[t->target_idx].port);
+        char from[200];
+        LOG_WARN("sip", "503 from internal next hop %s: failing over to %s:%u; %s", c->peer_str,
+                 t->targets[t->target_idx].host, t->targets[t->target_idx].port,
+                 txn_origin(n, t, from, sizeof(from)));
         t->state = TXN_ROUTING;
         send_current(t, NULL);
         return;
@@ -711,9 +728,12 @@ void proxy_txn_timeout(struct node *n, struct txn *t)
         }
     }
     const struct txn_target *tg = &t->targets[t->target_idx];
-    LOG_WARN("sip", "%s relayed to %s:%u timed out; answered 408",
-             sip_method_name(t->method) ? sip_method_name(t->method) : "request", tg->host, tg->port);
-    txn_reply(t, 408, "Request Timeout"); /* frees t; answers only if nothing final went up */
+    char from[200];
+    LOG_WARN("sip", "%s relayed to %s:%u timed out; answered 408 to the %s",
+             sip_method_name(t->method) ? sip_method_name(t->method) : "request", tg->host, tg->port,
+             txn_origin(n, t, from, sizeof(from)));
+    /* frees t; answers only if nothing final went up (logged above: one line) */
+    txn_reply_logged(t, 408, "Request Timeout", true);
 }
 
 static void count_open(void *arg, const char *key, void *value)

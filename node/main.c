@@ -29,6 +29,7 @@
 #include "sip/proxy.h"
 #include "sip/txn.h"
 #include "tls.h"
+#include "xmpp/gateway.h"
 #include "xmpp/xmpp.h"
 
 #ifndef EDGEPOOL_VERSION
@@ -384,6 +385,8 @@ static int node_init(struct node *n, char *err, size_t errlen)
     if (!n->throttle)
         return -1;
     apply_policy(n);
+    if (xmpp_gateway_new(n, err, errlen) < 0) /* after the pool: it keeps subscriptions there */
+        return -1;
     return node_admin_start(n, err, errlen); /* metrics registry, admin endpoint */
 }
 
@@ -398,6 +401,7 @@ static void node_destroy(struct node *n)
         pool_free(n->pool);
     n->pool = NULL;
     xmpp_stop(n); /* after the resolver: its cancelled lookups still find their streams */
+    xmpp_gateway_free(n); /* after xmpp_stop and pool_free: both still report to it */
     conn_close_all(n);
     /* transactions left at exit */
     while (n->ctxns.count) {

@@ -23,6 +23,7 @@ struct policy_store;
 struct throttle;
 struct pool;
 struct xmpp;
+struct xmpp_gateway;
 struct metrics;
 struct node_admin;
 
@@ -59,6 +60,7 @@ struct node {
     struct throttle *throttle;
     struct pool *pool; /* the pool's shared state in Redis (node/pool/); NULL: none */
     struct xmpp *xmpp; /* XMPP s2s streams (node/xmpp/xmpp.h); NULL before xmpp_start */
+    struct xmpp_gateway *gateway; /* SIP<->XMPP gateway (node/xmpp/gateway.h); NULL: none */
 
     struct listen_addr int_addr, ext_addr;
     struct evconnlistener *int_listener, *ext_listener;

@@ -55,4 +55,18 @@
  * form ("192.0.2.1", "2001:db8::1"). */
 #define EP_KEY_PIN "ep:%s:pin:%s"
 
+/* SIP<->XMPP presence subscriptions (node/xmpp/gateway_subs.c). One hash
+ * per subscription, named by its SIP Call-ID: dir (x: an XMPP user watches
+ * an internal one, the gateway subscribed inward; s: an internal user
+ * watches an XMPP one, the gateway notifies), state (0 trying, 1 pending,
+ * 2 active), sip (internal user), xmpp (bare JID), ltag rtag target route
+ * cseq (the dialog, our side's), expires_ms, told, have_pres p_open p_show
+ * p_note (last presence seen), node; TTL its Expires + 60 s. A set per
+ * (dir, internal user, XMPP user) of the Call-IDs (same TTL), and one sorted
+ * set of Call-IDs by the wall-clock ms they are next due (our refresh, their
+ * expiry), claimed by the nodes with a lease. */
+#define EP_KEY_XSUB "ep:%s:xsub:%s"
+#define EP_KEY_XPAIR "ep:%s:xpair:%c:%s:%s"
+#define EP_KEY_XDUE "ep:%s:xdue"
+
 #endif

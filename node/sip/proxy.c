@@ -23,6 +23,7 @@
 #include "pool/dialogs.h"
 #include "sip/build.h"
 #include "sip/txn.h"
+#include "xmpp/gateway.h"
 
 #define ALLOW_HDR                                                                                  \
     "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, INFO, UPDATE, REFER, "  \
@@ -460,6 +461,8 @@ static void handle_request(struct node *n, struct conn *c, const struct sip_msg 
 {
     n->stats.requests_in++;
     metrics_sip_request(n->metrics, METRICS_RECEIVED, c->side, m->method_id);
+    if (c->side == SIDE_INTERNAL && xmpp_gateway_sip_request(n, c, m))
+        return; /* for an XMPP partner's user: the gateway (xmpp/gateway.h) answers */
     if (m->method_id == SIP_M_ACK) {
         handle_ack(n, c, m);
         return;
@@ -556,6 +559,8 @@ static void handle_response(struct node *n, struct conn *c, const struct sip_msg
     n->stats.responses_in++;
     metrics_sip_response(n->metrics, METRICS_RECEIVED, c->side, m->cseq_method_id, m->status, false);
     struct txn *t = txn_find_client(n, m->via.branch);
+    if (!t && xmpp_gateway_sip_response(n, c, m))
+        return; /* answers one of the XMPP gateway's own requests */
     if (!t) {
         LOG_DEBUG("sip", "stray %d response from %s dropped", m->status, c->peer_str);
         return;

@@ -402,9 +402,10 @@ static void node_failed(struct vip_conn *c, const char *why)
         bufferevent_free(c->srv);
         c->srv = NULL;
     }
-    const char *next = c->attempts < VIP_MAX_ATTEMPTS ? pin_move(v->pins, c->pin, id) : NULL;
-    LOG_WARN("vip", "connect from %s to node %s failed: %s; %s%s", pin_source(c->pin), id, why,
-             next ? "retrying on node " : "connection closed", next ? next : "");
+    bool retry = c->attempts < VIP_MAX_ATTEMPTS;
+    LOG_WARN("vip", "connect from %s to node %s failed: %s%s", pin_source(c->pin), id, why,
+             retry ? "" : "; connection closed");
+    const char *next = retry ? pin_move(v->pins, c->pin, id) : NULL;
     if (!next) {
         conn_close(c, "no node could take it");
         return;
@@ -841,7 +842,7 @@ void vip_free(struct vip *v)
 {
     if (!v)
         return;
-    for (int i = 0; i < v->n_lst; i++)
+    for (int i = 0; v->lst && i < v->n_lst; i++) /* no listeners without v->lst */
         evconnlistener_free(v->lst[i].l);
     free(v->lst);
     while (v->all)

@@ -475,7 +475,8 @@ static void tls_failed(struct s2s *s)
     char ossl[200] = "";
     unsigned long e;
     while ((e = bufferevent_get_openssl_error(s->bev)) != 0)
-        ERR_error_string_n(e, ossl, sizeof(ossl));
+        if (ERR_reason_error_string(e))
+            snprintf(ossl, sizeof(ossl), "%s", ERR_reason_error_string(e));
     s->x->stats.refused++;
     LOG_WARN(XMPP_LOG, "refused: TLS handshake %s %s (%s) failed: %s%s%s", s2s_dir_name(s),
              s->peer[0] ? s->peer : "?", s->peer_addr, reason, ossl[0] ? "; " : "", ossl);

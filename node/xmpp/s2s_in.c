@@ -224,6 +224,18 @@ void s2s_in_on_open(struct s2s *s, const struct xmpp_elem *h, const char *conten
                   version ? "version 1.0 is needed (STARTTLS, SASL)" : "no version: 1.0 is needed");
         return;
     }
+    if (s->tls && s->have_rules && !s->sasl_done && !sasl_can_offer(s) &&
+        !rules_dialback_allowed(&s->rules)) {
+        /* SASL EXTERNAL is this partner's only way in, and its certificate
+         * does not qualify (XEP-0178): say so now rather than let it guess */
+        char text[300];
+        snprintf(text, sizeof(text), "%s: SASL EXTERNAL is required and the %s", s->peer,
+                 !s->cert_verified ? "partner presented no verified certificate"
+                                   : "partner's certificate does not name it");
+        s->x->stats.refused++;
+        s2s_error(s, "not-authorized", text);
+        return;
+    }
     s2s_send_header(s);
     if (legacy) {
         s->state = S2S_NEGOTIATING; /* dialback without features (XEP-0220 2.1) */

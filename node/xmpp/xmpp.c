@@ -309,8 +309,10 @@ static int check_stanza(const struct xmpp *x, const char *xml, size_t len, struc
         return XMPP_SEND_NOMEM;
     size_t used;
     int rc = 0;
+    static const char close[] = "</stream:stream>";
     if (xml_stream_feed(xs, open, sizeof(open) - 1, &used) != XS_OK ||
-        xml_stream_feed(xs, xml, len, &used) != XS_OK || xml_stream_feed(xs, "</stream:stream>", 17, &used) != XS_OK)
+        xml_stream_feed(xs, xml, len, &used) != XS_OK ||
+        xml_stream_feed(xs, close, sizeof(close) - 1, &used) != XS_OK)
         rc = XMPP_SEND_BADXML;
     xml_stream_free(xs);
     if (rc == 0 && (c->bad || c->elements != 1 || !c->name || !c->from || !c->to))

@@ -433,7 +433,7 @@ struct admin_http *admin_http_new(struct event_base *base, const struct admin_ht
         admin_http_free(ah);
         return NULL;
     }
-    struct sockaddr_storage bound;
+    struct sockaddr_storage bound = {0}; /* getsockname fills it; this tells the analyzer */
     socklen_t bl = sizeof(bound);
     if (getsockname(evconnlistener_get_fd(ah->listener), (struct sockaddr *)&bound, &bl) == 0)
         sockaddr_str((struct sockaddr *)&bound, ah->addr, sizeof(ah->addr));

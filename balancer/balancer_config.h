@@ -17,28 +17,29 @@
 
 enum health_check_kind { HEALTH_CHECK_TCP, HEALTH_CHECK_TLS, HEALTH_CHECK_SIP };
 
+/* In each group pointers, then ints, then bools: little padding. */
 struct balancer_config {
     /* balancer */
     char *id; /* this balancer's name (logs, pins' owner) */
     char *log_level;
     bool log_syslog;
     /* vip: the L4 proxy with source pinning (balancer/vip/) */
-    bool vip_enabled;
     char *vip_listen;             /* "127.0.0.2" */
     struct cfg_strlist vip_ports; /* "5061", "5269" */
     int vip_pin_ttl_s;            /* idle TTL of a pin in Redis, 1800 */
-    bool vip_proxy_protocol;      /* PROXY v2 toward the nodes */
     int vip_max_conns_per_source;
     int vip_connect_timeout_ms;
     int vip_idle_timeout_s;
+    bool vip_enabled;
+    bool vip_proxy_protocol; /* PROXY v2 toward the nodes */
     /* redis: the pool's registry and pins. Neither addr nor sentinels set:
      * static nodes only. */
     char *redis_addr, *redis_sentinels, *redis_master_name;
     char *redis_username, *redis_password;
-    int redis_db;
-    bool redis_tls;
     char *redis_tls_ca, *redis_tls_cert, *redis_tls_key, *redis_tls_server_name;
     char *redis_pool;
+    int redis_db;
+    bool redis_tls;
     /* tls: what the TLS and SIP health checks present and verify */
     char *tls_cert, *tls_key, *tls_ca;
     /* health */
@@ -48,24 +49,24 @@ struct balancer_config {
     /* nodes: a pool without Redis */
     struct cfg_strlist static_nodes; /* "id@host[:port]" */
     /* dns: the authoritative responder for the pool's zone */
-    bool dns_enabled;
     char *dns_listen;          /* "127.0.0.1:5353", UDP and TCP */
     char *dns_zone;            /* "contoso.test" */
     char *dns_pool_fqdn;       /* "sip.contoso.test" */
-    int dns_ttl;               /* of every record, 5 */
     struct cfg_strlist dns_ns; /* "name@address" (address: glue when the name is in the zone) */
     char *dns_soa_rname;       /* "hostmaster.contoso.test" */
+    int dns_ttl;               /* of every record, 5 */
     int dns_soa_serial;        /* 0: automatic (time of the last change) */
     int dns_soa_refresh, dns_soa_retry, dns_soa_expire, dns_soa_minimum;
-    bool dns_node_records;           /* <id>.<zone> A/AAAA per node */
     int dns_sip_port, dns_xmpp_port; /* SRV ports (xmpp 0: no XMPP SRV) */
-    bool dns_rrl;
-    int dns_rrl_rate; /* responses per second per source prefix */
+    int dns_rrl_rate;                /* responses per second per source prefix */
     int dns_rrl_slip; /* every Nth limited response goes out truncated (0: drop all) */
     int dns_rrl_ipv4_prefix, dns_rrl_ipv6_prefix;
     int dns_max_udp_payload;
     int dns_tcp_idle_timeout_s;
     int dns_tcp_max_conns;
+    bool dns_enabled;
+    bool dns_node_records; /* <id>.<zone> A/AAAA per node */
+    bool dns_rrl;
 };
 
 extern const struct cfg_key balancer_config_keys[];

@@ -162,10 +162,7 @@ static void check_done(void *arg, bool ok, uint32_t latency_us, const char *why)
         if (!p->checked)
             n->check_ok = false;
         char lb[200];
-        if (!p->checked) /* the first result decides: say it even though healthy stays false */
-            LOG_WARN("health", "node %s is down: %s", node_label(n, lb, sizeof(lb)), p->why);
-        else
-            LOG_DEBUG("health", "node %s: %s", node_label(n, lb, sizeof(lb)), p->why);
+        LOG_DEBUG("health", "node %s: %s", node_label(n, lb, sizeof(lb)), p->why);
     }
     p->checked = true;
     evaluate(h, i, n->check_ok != was);
@@ -274,6 +271,8 @@ static int add_node(struct health *h, const char *id, bool from_registry)
     snprintf(n->id, sizeof(n->id), "%s", id);
     n->from_registry = from_registry;
     n->xmpp_port = 5269; /* the registry does not say yet: the standard port */
+    n->check_ok = true;  /* assumed up until its first check (started at once) says otherwise,
+                            as HAProxy starts its servers: no false fail-open at start */
     n->changed_ms = balancer_now_ms(h->b);
     return i;
 }
@@ -328,7 +327,7 @@ static void apply_static(struct health *h)
             start_check(h, i);
         } else if (moved) {
             h->priv[i].checked = false;
-            n->check_ok = false;
+            n->check_ok = true;
             cancel_checks(h, i);
             evaluate(h, i, true);
             start_check(h, i);
@@ -404,7 +403,7 @@ static void apply_poll(struct health *h, struct poll *p)
         n->draining = draining;
         if (moved) {
             pv->checked = false;
-            n->check_ok = false;
+            n->check_ok = true;
             cancel_checks(h, i);
         }
         if (is_new) {

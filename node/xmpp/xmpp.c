@@ -110,9 +110,9 @@ void xmpp_deliver(struct s2s *s, const struct xmpp_elem *e)
     if (s2s_jid_domain(st.to, td, sizeof(td)))
         st.local_domain = td; /* a dialback pair may name another of our domains */
     s->x->stats.stanzas_in++;
-    LOG_DEBUG(XMPP_LOG, "stanza in: <%s> from %s to %s id %s type %s (stream from %s, %s)",
+    LOG_DEBUG(XMPP_LOG, "stanza in: <%s> from %s to %s id %s type %s (stream from %s, %s): %.*s",
               e->name, st.from, st.to, st.id ? st.id : "-", st.type ? st.type : "-", s->peer,
-              s->peer_addr);
+              s->peer_addr, (int)(st.xml_len > 300 ? 300 : st.xml_len), st.xml);
     xmpp_gateway_on_stanza(s->x->node, &st);
     xbuf_free(&all);
     xbuf_free(&inner);

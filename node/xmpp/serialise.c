@@ -70,22 +70,21 @@ void xbuf_add_esc(struct xbuf *b, const char *s, size_t len)
 
 size_t xmpp_escape(char *dst, size_t cap, const char *s, size_t len)
 {
-    size_t need = 0;
+    size_t need = 0, written = 0;
+    bool full = !dst || cap == 0;
     for (size_t i = 0; i < len; i++) {
         const char *ent = entity(s[i]);
         size_t k = ent ? strlen(ent) : 1;
-        if (dst && need + k < cap) {
-            if (ent)
-                memcpy(dst + need, ent, k);
-            else
-                dst[need] = s[i];
-        } else if (dst && cap) {
-            cap = need + 1; /* stop writing: later pieces must not land after a gap */
+        if (!full && need + k < cap) {
+            memcpy(dst + need, ent ? ent : &s[i], k);
+            written = need + k;
+        } else {
+            full = true; /* never half an entity, nor a piece after a gap */
         }
         need += k;
     }
     if (dst && cap)
-        dst[need < cap ? need : cap - 1] = '\0';
+        dst[written] = '\0';
     return need;
 }
 

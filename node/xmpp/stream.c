@@ -317,6 +317,11 @@ struct xml_stream *xml_stream_new(size_t max, const struct xml_stream_cbs *cbs, 
     XML_SetStartDoctypeDeclHandler(xs->p, on_doctype);
     XML_SetEntityDeclHandler(xs->p, on_entity_decl);
     XML_SetParamEntityParsing(xs->p, XML_PARAM_ENTITY_PARSING_NEVER);
+    /* Debian 12's expat (2.5.0+deb12u1 on, the CVE-2023-52425 backport)
+     * defers reparsing a token until enough more data arrives: an XMPP
+     * stanza split over two reads would then wait for the peer's next
+     * bytes, maybe forever. A stream is interactive: parse what we have. */
+    XML_SetReparseDeferralEnabled(xs->p, XML_FALSE);
     return xs;
 }
 

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event_struct.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -38,6 +39,7 @@
 #define VIP_BUF_MAX (256 * 1024) /* bytes queued toward one side before reading pauses */
 #define VIP_FAILED_HOLD_MS 2000  /* a node whose connect failed is not picked for this long */
 #define VIP_SLAB 256             /* connections allocated at once */
+#define VIP_READ (64 * 1024)     /* bytes read from a socket at once */
 
 enum vip_kind { KIND_SIP, KIND_XMPP };
 
@@ -64,7 +66,12 @@ struct vip_conn {
     struct vip *v;
     struct vip_conn *next, *prev;         /* in be->conns; next alone: the free list */
     struct vip_conn *all_next, *all_prev; /* every live connection */
+    /* Each side's bufferevent queues what the socket did not take at once
+     * and reports write errors and stalls (and the node's connect); reading
+     * is ours (ev_*_rd: one recv of up to VIP_READ per wakeup, straight
+     * into the other socket), as libevent 2.1 reads 4 KiB at a time. */
     struct bufferevent *cli, *srv;
+    struct event ev_cli_rd, ev_srv_rd; /* assigned once each side is open */
     struct pin *pin;
     struct vip_backend *be;
     struct vip_listener *lst;
@@ -72,6 +79,7 @@ struct vip_conn {
     struct sockaddr_storage src;
     uint64_t last_read_ms;
     uint8_t phase, attempts;
+    bool cli_rd, srv_rd;         /* that read event is assigned (and maybe added) */
     bool cli_eof, srv_eof;       /* EOF read from that side */
     bool cli_shut, srv_shut;     /* our write toward that side shut down */
     bool cli_paused, srv_paused; /* reading paused: the other side's output is full */
@@ -102,6 +110,7 @@ struct vip {
     unsigned rr;
     uint64_t nonode_log_ms, nonode_since;
     struct vip_stats st;
+    char rbuf[VIP_READ]; /* one recv at a time: the loop is single-threaded */
 };
 
 static uint64_t now_ms(const struct vip *v)
@@ -273,6 +282,11 @@ static void conn_close(struct vip_conn *c, const char *why)
     if (c->phase == PH_RESOLVING && c->pin)
         pin_cancel(c->pin, &c->wait);
     c->phase = PH_FREE;
+    if (c->cli_rd)
+        event_del(&c->ev_cli_rd);
+    if (c->srv_rd)
+        event_del(&c->ev_srv_rd);
+    c->cli_rd = c->srv_rd = false;
     if (c->cli)
         bufferevent_free(c->cli);
     if (c->srv)
@@ -292,66 +306,161 @@ static void conn_close(struct vip_conn *c, const char *why)
     v->free_conns = c;
 }
 
-/* Both directions finished (EOF read and passed on): the connection is done. */
-static void conn_check_done(struct vip_conn *c)
-{
-    if (c->cli_eof && c->srv_shut && c->srv_eof && c->cli_shut)
-        conn_close(c, "closed by both sides");
-}
-
 /* Pass EOF on toward the side whose output bev is: shut our write once the
- * bytes queued for it are out. */
+ * bytes queued for it are out. When that finishes the connection (EOF seen
+ * both ways), the close that follows sends the FIN: no shutdown call. */
 static void shut_when_flushed(struct vip_conn *c, struct bufferevent *out, bool *shut)
 {
     if (*shut || evbuffer_get_length(bufferevent_get_output(out)) != 0)
         return; /* the write callback comes back when it is empty */
     *shut = true;
-    shutdown(bufferevent_getfd(out), SHUT_WR);
+    bool last = out == c->cli ? (c->cli_eof && c->srv_shut) : (c->srv_eof && c->cli_shut);
+    if (!last)
+        shutdown(bufferevent_getfd(out), SHUT_WR);
 }
 
-/* Move what in has read to out's output; pause in when out is full. */
-static void splice(struct vip_conn *c, struct bufferevent *in, struct bufferevent *out,
-                   bool *paused, uint64_t *counter)
+/* Both directions finished (EOF read and passed on): the connection is done.
+ * Returns true when c was closed. */
+static bool conn_check_done(struct vip_conn *c)
 {
-    struct evbuffer *src = bufferevent_get_input(in);
-    size_t len = evbuffer_get_length(src);
-    if (!len)
+    if (!(c->cli_eof && c->srv_shut && c->srv_eof && c->cli_shut))
+        return false;
+    conn_close(c, "closed by both sides");
+    return true;
+}
+
+static void read_pause(struct vip_conn *c, bool cli)
+{
+    struct event *ev = cli ? &c->ev_cli_rd : &c->ev_srv_rd;
+    if (cli ? c->cli_rd : c->srv_rd)
+        event_del(ev);
+    if (cli)
+        c->cli_paused = true;
+    else
+        c->srv_paused = true;
+}
+
+static void read_resume(struct vip_conn *c, bool cli)
+{
+    bool *paused = cli ? &c->cli_paused : &c->srv_paused;
+    if (!*paused || (cli ? c->cli_eof : c->srv_eof))
         return;
+    *paused = false;
+    if (cli ? c->cli_rd : c->srv_rd)
+        event_add(cli ? &c->ev_cli_rd : &c->ev_srv_rd, c->v->tv_idle);
+}
+
+/* Send n bytes toward out: straight to its socket when nothing is queued
+ * for it (no write event to add and remove, no extra loop turn: HAProxy's
+ * synchronous send), the rest queued. Reading from the other side pauses
+ * while out's queue is full. Returns -1 when c was closed (a write error). */
+static int forward(struct vip_conn *c, struct bufferevent *out, const char *buf, size_t n,
+                   bool from_cli)
+{
     struct evbuffer *dst = bufferevent_get_output(out);
-    evbuffer_add_buffer(dst, src);
-    *counter += len;
-    if (evbuffer_get_length(dst) >= VIP_BUF_MAX) {
-        bufferevent_disable(in, EV_READ);
-        *paused = true;
+    if (evbuffer_get_length(dst) == 0) {
+        ssize_t w = send(bufferevent_getfd(out), buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            conn_close(c, strerror(errno));
+            return -1;
+        }
+        if (w > 0) {
+            buf += w;
+            n -= (size_t)w;
+        }
     }
+    if (n) {
+        evbuffer_add(dst, buf, n);
+        if (evbuffer_get_length(dst) >= VIP_BUF_MAX)
+            read_pause(c, from_cli);
+    }
+    return 0;
 }
 
-static void cli_read_cb(struct bufferevent *bev, void *arg)
+/* A read timeout on one side: the connection is idle only when neither side
+ * has sent a byte for the idle timeout (the persistent event re-arms). */
+static void on_read_timeout(struct vip_conn *c)
 {
-    struct vip_conn *c = arg;
-    c->last_read_ms = now_ms(c->v);
-    if (c->phase == PH_OPEN)
-        splice(c, c->cli, c->srv, &c->cli_paused, &c->v->st.bytes_to_nodes);
-    /* else: kept in the client's input until the node answers (the read
-     * high watermark bounds it) */
+    struct vip *v = c->v;
+    if (now_ms(v) - c->last_read_ms + 20 < v->idle_ms)
+        return;
+    v->st.idle_timeouts++;
+    conn_close(c, "idle timeout");
 }
 
-static void srv_read_cb(struct bufferevent *bev, void *arg)
+/* EOF from one side: pass it on once what was read is out. */
+static void on_eof(struct vip_conn *c, bool cli)
 {
-    struct vip_conn *c = arg;
-    c->last_read_ms = now_ms(c->v);
-    splice(c, c->srv, c->cli, &c->srv_paused, &c->v->st.bytes_to_clients);
+    if (cli) {
+        c->cli_eof = true;
+        if (c->cli_rd)
+            event_del(&c->ev_cli_rd);
+        shut_when_flushed(c, c->srv, &c->srv_shut);
+    } else {
+        c->srv_eof = true;
+        if (c->srv_rd)
+            event_del(&c->ev_srv_rd);
+        shut_when_flushed(c, c->cli, &c->cli_shut);
+    }
+    conn_check_done(c);
 }
 
-/* The client's output drained (to the low watermark): resume the node's
- * reading, pass a pending EOF on. */
+static void read_side(struct vip_conn *c, bool cli, short what)
+{
+    struct vip *v = c->v;
+    if (what & EV_TIMEOUT) {
+        on_read_timeout(c);
+        return;
+    }
+    struct bufferevent *in = cli ? c->cli : c->srv;
+    ssize_t r = recv(bufferevent_getfd(in), v->rbuf, sizeof(v->rbuf), 0);
+    if (r > 0) {
+        c->last_read_ms = now_ms(v);
+        if (cli)
+            v->st.bytes_to_nodes += (uint64_t)r;
+        else
+            v->st.bytes_to_clients += (uint64_t)r;
+        forward(c, cli ? c->srv : c->cli, v->rbuf, (size_t)r, cli);
+        return;
+    }
+    if (r == 0) {
+        on_eof(c, cli);
+        return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return;
+    conn_close(c, strerror(errno));
+}
+
+static void cli_read_ev(evutil_socket_t fd, short what, void *arg)
+{
+    read_side(arg, true, what);
+}
+static void srv_read_ev(evutil_socket_t fd, short what, void *arg)
+{
+    read_side(arg, false, what);
+}
+
+/* Start reading one side (its socket is open). */
+static void read_start(struct vip_conn *c, bool cli)
+{
+    struct event *ev = cli ? &c->ev_cli_rd : &c->ev_srv_rd;
+    struct bufferevent *bev = cli ? c->cli : c->srv;
+    event_assign(ev, c->v->b->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST,
+                 cli ? cli_read_ev : srv_read_ev, c);
+    if (cli)
+        c->cli_rd = true;
+    else
+        c->srv_rd = true;
+    event_add(ev, c->v->tv_idle);
+}
+
+/* A side's queue drained (to the low watermark): resume reading the other
+ * side, pass a pending EOF on. */
 static void cli_write_cb(struct bufferevent *bev, void *arg)
 {
     struct vip_conn *c = arg;
-    if (c->srv_paused && c->srv && !c->srv_eof) {
-        c->srv_paused = false;
-        bufferevent_enable(c->srv, EV_READ);
-    }
+    read_resume(c, false);
     if (c->srv_eof && !c->cli_shut) {
         shut_when_flushed(c, c->cli, &c->cli_shut);
         conn_check_done(c);
@@ -363,27 +472,11 @@ static void srv_write_cb(struct bufferevent *bev, void *arg)
     struct vip_conn *c = arg;
     if (c->phase != PH_OPEN)
         return;
-    if (c->cli_paused && !c->cli_eof) {
-        c->cli_paused = false;
-        bufferevent_enable(c->cli, EV_READ);
-    }
+    read_resume(c, true);
     if (c->cli_eof && !c->srv_shut) {
         shut_when_flushed(c, c->srv, &c->srv_shut);
         conn_check_done(c);
     }
-}
-
-/* A read timeout on one side: the connection is idle only when neither side
- * has sent a byte for the idle timeout. */
-static void on_timeout(struct vip_conn *c, struct bufferevent *bev)
-{
-    struct vip *v = c->v;
-    if (now_ms(v) - c->last_read_ms + 20 < v->idle_ms) {
-        bufferevent_enable(bev, EV_READ); /* the other side is busy: wait again */
-        return;
-    }
-    v->st.idle_timeouts++;
-    conn_close(c, "idle timeout");
 }
 
 static void conn_connect(struct vip_conn *c, const char *node);
@@ -414,6 +507,8 @@ static void node_failed(struct vip_conn *c, const char *why)
     conn_connect(c, next);
 }
 
+/* Write-side events of the node's bufferevent: the connect, write errors,
+ * a write stalled for the idle timeout. */
 static void srv_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct vip_conn *c = arg;
@@ -425,12 +520,12 @@ static void srv_event_cb(struct bufferevent *bev, short what, void *arg)
     if (c->phase == PH_CONNECTING) {
         if (what & BEV_EVENT_CONNECTED) {
             c->phase = PH_OPEN;
-            bufferevent_set_timeouts(c->srv, c->v->tv_idle, NULL);
-            bufferevent_enable(c->srv, EV_READ);
+            bufferevent_set_timeouts(c->srv, NULL, c->v->tv_idle);
             c->last_read_ms = now_ms(c->v);
-            splice(c, c->cli, c->srv, &c->cli_paused, &c->v->st.bytes_to_nodes);
-            if (c->cli_eof)
-                shut_when_flushed(c, c->srv, &c->srv_shut);
+            /* the partner's bytes waited in its socket until now, so a
+             * failed connect can be retried with nothing lost */
+            read_start(c, false);
+            read_start(c, true);
             return;
         }
         node_failed(c, (what & BEV_EVENT_TIMEOUT) ? "connect timeout"
@@ -438,43 +533,16 @@ static void srv_event_cb(struct bufferevent *bev, short what, void *arg)
                                                   : evutil_socket_error_to_string(err));
         return;
     }
-    if (what & BEV_EVENT_TIMEOUT) {
-        on_timeout(c, bev);
-        return;
-    }
-    if (what & BEV_EVENT_EOF) {
-        c->srv_eof = true;
-        splice(c, c->srv, c->cli, &c->srv_paused, &c->v->st.bytes_to_clients);
-        shut_when_flushed(c, c->cli, &c->cli_shut);
-        conn_check_done(c);
-        return;
-    }
-    conn_close(c, evutil_socket_error_to_string(err));
+    conn_close(c, (what & BEV_EVENT_TIMEOUT) ? "node not reading for the idle timeout"
+                                             : evutil_socket_error_to_string(err));
 }
 
 static void cli_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct vip_conn *c = arg;
     int err = EVUTIL_SOCKET_ERROR();
-    if (what & BEV_EVENT_TIMEOUT) {
-        on_timeout(c, bev);
-        return;
-    }
-    if (what & BEV_EVENT_EOF) {
-        c->cli_eof = true;
-        if (c->phase != PH_OPEN) {
-            /* gone before the node answered: nothing to pass on unless it
-             * sent something (kept, sent once connected, then EOF) */
-            if (evbuffer_get_length(bufferevent_get_input(c->cli)) == 0)
-                conn_close(c, "client left before the node answered");
-            return;
-        }
-        splice(c, c->cli, c->srv, &c->cli_paused, &c->v->st.bytes_to_nodes);
-        shut_when_flushed(c, c->srv, &c->srv_shut);
-        conn_check_done(c);
-        return;
-    }
-    conn_close(c, evutil_socket_error_to_string(err));
+    conn_close(c, (what & BEV_EVENT_TIMEOUT) ? "partner not reading for the idle timeout"
+                                             : evutil_socket_error_to_string(err));
 }
 
 /* Open the connection to node for c (its first or a retry). */
@@ -524,8 +592,7 @@ static void conn_connect(struct vip_conn *c, const char *node)
         conn_close(c, "out of memory");
         return;
     }
-    bufferevent_setcb(c->srv, srv_read_cb, srv_write_cb, srv_event_cb, c);
-    bufferevent_setwatermark(c->srv, EV_READ, 0, VIP_BUF_MAX);
+    bufferevent_setcb(c->srv, NULL, srv_write_cb, srv_event_cb, c);
     bufferevent_setwatermark(c->srv, EV_WRITE, VIP_BUF_MAX / 2, 0);
     bufferevent_set_timeouts(c->srv, v->tv_connect, v->tv_connect);
     if (v->b->cfg.vip_proxy_protocol) {
@@ -626,11 +693,11 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         conn_close(c, "out of memory");
         return;
     }
-    bufferevent_setcb(c->cli, cli_read_cb, cli_write_cb, cli_event_cb, c);
-    bufferevent_setwatermark(c->cli, EV_READ, 0, VIP_BUF_MAX);
+    /* write side only (EV_WRITE is on by default: the write event is added
+     * when something is queued); reading is ours */
+    bufferevent_setcb(c->cli, NULL, cli_write_cb, cli_event_cb, c);
     bufferevent_setwatermark(c->cli, EV_WRITE, VIP_BUF_MAX / 2, 0);
-    bufferevent_set_timeouts(c->cli, v->tv_idle, NULL);
-    bufferevent_enable(c->cli, EV_READ | EV_WRITE);
+    bufferevent_set_timeouts(c->cli, NULL, v->tv_idle);
     const char *node = NULL;
     int rc = pin_resolve(v->pins, p, &c->wait, &node);
     if (rc == 0)
@@ -858,6 +925,14 @@ void vip_free(struct vip *v)
         free(s);
     }
     free(v);
+}
+
+void vip_pins_each(const struct vip *v,
+                   void (*fn)(void *arg, const char *source, const char *node, unsigned conns),
+                   void *arg)
+{
+    if (v->pins)
+        pin_table_each(v->pins, fn, arg);
 }
 
 void vip_get_stats(const struct vip *v, struct vip_stats *out)

@@ -12,7 +12,8 @@
 BUILD_PKGS := build-essential pkg-config libevent-dev libssl-dev libc-ares-dev \
               libhiredis-dev libconfig-dev libexpat1-dev libcmocka-dev
 TEST_PKGS  := clang libclang-rt-14-dev sip-tester kamailio kamailio-tls-modules \
-              nsd knot-dnsutils redis-server stunnel4 openssl iproute2 procps psmisc prosody lua-unbound python3-slixmpp
+              nsd knot-dnsutils redis-server stunnel4 openssl iproute2 procps psmisc prosody lua-unbound python3-slixmpp \
+              chromium
 BENCH_PKGS := haproxy dnsperf
 
 CC      ?= cc

@@ -15,6 +15,7 @@ struct redis;
 struct health;
 struct dns_server;
 struct vip;
+struct balancer_admin;
 
 struct balancer {
     struct event_base *base;
@@ -24,6 +25,7 @@ struct balancer {
     struct health *health;
     struct dns_server *dns;
     struct vip *vip;
+    struct balancer_admin *admin; /* the admin endpoint and pool page (admin/balancer_admin.h) */
     bool stopping;
 };
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "admin/balancer_admin.h"
 #include "log.h"
 #include "tls.h"
 
@@ -137,6 +138,15 @@ const struct cfg_key balancer_config_keys[] = {
       "seconds a DNS TCP connection may stay idle"),
     K("dns.tcp_max_connections", CFG_INT, dns_tcp_max_conns, "256", 1, 65536,
       "DNS TCP connections open at once (more are closed at accept)"),
+
+    K("admin.listen", CFG_STR, admin_listen, "127.0.0.1:8081", 0, 0,
+      "address:port of the HTTP admin endpoint (/ the live pool page, /status, /metrics, "
+      "/health); \"\": off"),
+    K("admin.allow", CFG_STRLIST, admin_allow, "127.0.0.1/8", 0, 0,
+      "source addresses or prefixes (\"10.0.0.0/8\", \"::1\") allowed to use it; others get 403"),
+    K("admin.token", CFG_STR, admin_token, NULL, 0, 0,
+      "bearer token for its state-changing calls (POST /log-level); unset: those calls are "
+      "refused"),
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 
@@ -390,10 +400,14 @@ int balancer_config_check(const struct balancer_config *c, const char *path, cha
             return check_error(path, "dns.ns", i, why, err, errlen);
         }
     }
+    const char *akey;
+    int aidx;
+    if (balancer_admin_check(c, &akey, &aidx, why, sizeof(why)) < 0)
+        return check_error(path, akey, aidx, why, err, errlen);
     return 0;
 }
 
-static const char *const foreign_groups[] = {"admin", "metrics", NULL};
+static const char *const foreign_groups[] = {"metrics", NULL};
 
 int balancer_config_load(struct balancer_config *c, const char *path, char *err, size_t errlen)
 {

@@ -67,6 +67,10 @@ struct balancer_config {
     bool dns_enabled;
     bool dns_node_records; /* <id>.<zone> A/AAAA per node */
     bool dns_rrl;
+    /* admin: the HTTP admin endpoint and pool page (balancer/admin/) */
+    char *admin_listen;             /* "127.0.0.1:8081"; "" = off */
+    char *admin_token;              /* bearer token for state-changing calls */
+    struct cfg_strlist admin_allow; /* source addresses / prefixes allowed */
 };
 
 extern const struct cfg_key balancer_config_keys[];

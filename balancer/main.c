@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin/balancer_admin.h"
 #include "balancer.h"
 #include "dns/responder.h"
 #include "health/health.h"
@@ -165,6 +166,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
         return;
     }
     balancer_config_free(&old);
+    balancer_admin_reload(b);
     log_set_level((enum log_level)log_level_parse(b->cfg.log_level));
     LOG_INFO("main", "reloaded: zone %s, %s checks every %d ms, %d static node(s)", b->cfg.dns_zone,
              b->cfg.health_check, b->cfg.health_interval_ms, b->cfg.static_nodes.n);
@@ -202,7 +204,7 @@ static int balancer_start(struct balancer *b, char *err, size_t errlen)
     if (b->cfg.vip_enabled)
         LOG_WARN("main", "this build has no VIP (balancer/vip/): vip settings ignored");
 #endif
-    return 0;
+    return balancer_admin_start(b, err, errlen); /* the admin endpoint, the pool page */
 }
 
 /* Listeners first (they may hold health listeners and Redis commands),
@@ -210,6 +212,7 @@ static int balancer_start(struct balancer *b, char *err, size_t errlen)
  * nothing that could get them is gone. */
 static void balancer_stop(struct balancer *b)
 {
+    balancer_admin_free(b);
 #if HAVE_VIP
     vip_free(b->vip);
 #endif

@@ -129,6 +129,49 @@ static void count_rcode(struct dns_server *d, int rcode)
     }
 }
 
+static const char *const qtype_names[DNS_STATS_QTYPES] = {"A",   "AAAA", "SRV",  "NS",
+                                                           "SOA", "ANY",  "AXFR", "other"};
+static const char *const rcode_names[DNS_STATS_RCODES] = {
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "other"};
+const char *dns_stats_qtype_name(int i) { return qtype_names[i & 7]; }
+const char *dns_stats_rcode_name(int i) { return rcode_names[i & 7]; }
+
+/* One answer, by the question's type (when it parsed) and rcode. */
+static void count_answer(struct dns_server *d, const struct dns_query *q, int rcode)
+{
+    int t = 7, r = 7;
+    if (q->has_question)
+        switch (q->qtype) {
+        case DNS_T_A:
+            t = 0;
+            break;
+        case DNS_T_AAAA:
+            t = 1;
+            break;
+        case DNS_T_SRV:
+            t = 2;
+            break;
+        case DNS_T_NS:
+            t = 3;
+            break;
+        case DNS_T_SOA:
+            t = 4;
+            break;
+        case DNS_T_ANY:
+            t = 5;
+            break;
+        case DNS_T_AXFR:
+        case DNS_T_IXFR:
+            t = 6;
+            break;
+        }
+    if (rcode >= 0 && rcode <= 5)
+        r = rcode;
+    else if (rcode == DNS_R_BADVERS)
+        r = 6;
+    d->st.answers[t][r]++;
+}
+
 /* The answer to one query in out (cap bytes); 0: none is sent. */
 static size_t handle(struct dns_server *d, const uint8_t *pkt, size_t len, bool cut,
                      const struct sockaddr *src, bool tcp, uint8_t *out, size_t cap)
@@ -178,14 +221,17 @@ static size_t handle(struct dns_server *d, const uint8_t *pkt, size_t len, bool 
     switch (pr) {
     case DNS_PARSE_FORMERR:
         d->st.formerr++;
+        count_answer(d, &q, DNS_R_FORMERR);
         log_bad(d, src, tcp, "malformed (FORMERR)");
         return dns_write_short(pkt, &q, DNS_R_FORMERR, false, false, d->payload, out, cap);
     case DNS_PARSE_NOTIMP:
         d->st.notimp++;
+        count_answer(d, &q, DNS_R_NOTIMP);
         log_bad(d, src, tcp, "opcode other than QUERY (NOTIMP)");
         return dns_write_short(pkt, &q, DNS_R_NOTIMP, false, false, d->payload, out, cap);
     case DNS_PARSE_BADVERS:
         d->st.badvers++;
+        count_answer(d, &q, DNS_R_BADVERS);
         return dns_write_short(pkt, &q, DNS_R_BADVERS, false, false, d->payload, out, cap);
     default:
         break;
@@ -196,6 +242,7 @@ static size_t handle(struct dns_server *d, const uint8_t *pkt, size_t len, bool 
     size_t n =
         dns_zone_answer(d->zone, pkt, &q, out, cap, limit, d->payload, d->rotate++, &rcode, &tc);
     count_rcode(d, rcode);
+    count_answer(d, &q, rcode);
     d->st.truncated += tc;
     return n;
 }

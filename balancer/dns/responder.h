@@ -24,6 +24,13 @@ void dns_server_free(struct dns_server *d);
  * -1 with err and the running zone kept. */
 int dns_server_reload(struct dns_server *d, char *err, size_t errlen);
 
+/* Answers by question type and rcode (the admin endpoint's metrics): the
+ * indexes and their names from dns_stats_qtype_name / dns_stats_rcode_name. */
+#define DNS_STATS_QTYPES 8
+#define DNS_STATS_RCODES 8
+const char *dns_stats_qtype_name(int i); /* "A", "AAAA", "SRV", "NS", "SOA", "ANY", "AXFR", "other" */
+const char *dns_stats_rcode_name(int i); /* "NOERROR", ..., "BADVERS", "other" */
+
 struct dns_stats {
     uint64_t udp_queries, tcp_queries;
     uint64_t noerror, nxdomain, refused, formerr, notimp, badvers;
@@ -32,6 +39,7 @@ struct dns_stats {
     uint64_t rrl_dropped, rrl_slipped;
     uint64_t tcp_accepted, tcp_refused;
     uint64_t rebuilds;
+    uint64_t answers[DNS_STATS_QTYPES][DNS_STATS_RCODES];
 };
 void dns_server_get_stats(const struct dns_server *d, struct dns_stats *out);
 

@@ -361,6 +361,26 @@ uint64_t pin_repins(const struct pin_table *t)
     return t->repins;
 }
 
+struct each_walk {
+    void (*fn)(void *arg, const char *source, const char *node, unsigned conns);
+    void *arg;
+};
+
+static void each_one(void *arg, const char *key, void *value)
+{
+    const struct each_walk *w = arg;
+    const struct pin *p = value;
+    w->fn(w->arg, p->ip, p->node, p->open_conns);
+}
+
+void pin_table_each(const struct pin_table *t,
+                    void (*fn)(void *arg, const char *source, const char *node, unsigned conns),
+                    void *arg)
+{
+    struct each_walk w = {fn, arg};
+    hmap_each(&t->pins, each_one, &w);
+}
+
 void pin_conn_opened(struct pin_table *t, struct pin *p)
 {
     p->open_conns++;

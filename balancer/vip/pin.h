@@ -79,6 +79,13 @@ const char *pin_move(struct pin_table *t, struct pin *p, const char *failed_node
 /* The node p's source is pinned to now ("" while unknown). */
 const char *pin_node(const struct pin *p);
 
+/* Call fn for every source in the table with the node it is pinned to (""
+ * while unknown) and its open connections (the admin endpoint's pins per
+ * node). */
+void pin_table_each(const struct pin_table *t,
+                    void (*fn)(void *arg, const char *source, const char *node, unsigned conns),
+                    void *arg);
+
 /* Sources in the table; re-pins done since the start. */
 size_t pin_count(const struct pin_table *t);
 uint64_t pin_repins(const struct pin_table *t);

@@ -40,5 +40,9 @@ struct vip_stats {
     uint64_t pins; /* sources in the local pin table */
 };
 void vip_get_stats(const struct vip *v, struct vip_stats *out);
+/* Every pinned source (pin.h pin_table_each), for the admin endpoint. */
+void vip_pins_each(const struct vip *v,
+                   void (*fn)(void *arg, const char *source, const char *node, unsigned conns),
+                   void *arg);
 
 #endif

@@ -167,14 +167,57 @@ static void count_conn(void *arg, const char *key, void *value)
         cc->v[c->side & 1][c->outbound ? 1 : 0]++;
 }
 
+/* The partner edges of n now (ps->v allocated here: the caller frees it). */
+static int partners_collect(struct node *n, struct partners *ps)
+{
+    memset(ps, 0, sizeof(*ps));
+    if (!(ps->v = calloc(MAX_PARTNERS, sizeof(struct partner))))
+        return -1;
+    ps->version = n->policy ? policy_version(n->policy->current(n->policy)) : 0;
+    hmap_each(&n->conns, partners_conn, ps);
+    hmap_each(&n->stxns, partners_txn, ps);
+    return 0;
+}
+
+size_t node_admin_partners(struct node *n, char *buf, size_t len)
+{
+    struct partners ps;
+    size_t o = 0;
+    if (len)
+        buf[0] = '\0';
+    if (len == 0 || partners_collect(n, &ps) < 0)
+        return 0;
+    for (size_t i = 0; i < ps.n; i++) {
+        const struct partner *p = &ps.v[i];
+        char doms[600] = "";
+        size_t dl = 0;
+        for (int k = 0; k < p->n_domains && dl < sizeof(doms); k++)
+            dl += (size_t)snprintf(doms + dl, sizeof(doms) - dl, "%s%s", k ? "," : "",
+                                   p->domains[k]);
+        if (dl >= sizeof(doms))
+            continue;
+        int w = snprintf(buf + o, len - o, "%s%s|%s|%u|%u|%u", o ? ";" : "", p->edge, doms,
+                         p->conns_in, p->conns_out, p->txns);
+        if (w < 0 || (size_t)w >= len - o) {
+            buf[o] = '\0'; /* whole entries only */
+            break;
+        }
+        o += (size_t)w;
+    }
+    free(ps.v);
+    return o;
+}
+
+const char *node_admin_addr(const struct node *n)
+{
+    return n->admin && n->admin->http ? admin_http_addr(n->admin->http) : "";
+}
+
 static void status_partners(struct node *n, struct json_w *w)
 {
-    struct partners ps = {.v = calloc(MAX_PARTNERS, sizeof(struct partner))};
+    struct partners ps;
     json_arr(w, "partners");
-    if (ps.v) {
-        ps.version = n->policy ? policy_version(n->policy->current(n->policy)) : 0;
-        hmap_each(&n->conns, partners_conn, &ps);
-        hmap_each(&n->stxns, partners_txn, &ps);
+    if (partners_collect(n, &ps) == 0) {
         for (size_t i = 0; i < ps.n; i++) {
             const struct partner *p = &ps.v[i];
             json_obj(w, NULL);

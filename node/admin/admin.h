@@ -31,6 +31,14 @@ void node_admin_reload(struct node *n);
 /* Stop the endpoint and free the registry (n->admin, n->metrics = NULL). */
 void node_admin_free(struct node *n);
 
+/* The partner edges federated with now, for the pool's registry (the
+ * balancer's pool page): "edge|domain,domain|conns in|conns out|open
+ * transactions" entries joined by ';' (DNS names carry none of | , ;), whole
+ * entries only, into buf. Returns the length. */
+size_t node_admin_partners(struct node *n, char *buf, size_t len);
+/* The admin endpoint's address ("ip:port"), "" when it is off. */
+const char *node_admin_addr(const struct node *n);
+
 /* The /metrics page: every family of the node (exposition.c). */
 void node_metrics_write(struct node *n, struct evbuffer *out);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/admin.h"
 #include "federation/policy.h"
 #include "log.h"
 #include "node.h"
@@ -64,11 +65,14 @@ void registry_write(struct registry *r)
     snprintf(pv, sizeof(pv), "%llu",
              (unsigned long long)policy_version(n->policy->current(n->policy)));
     snprintf(seen, sizeof(seen), "%llu", (unsigned long long)pool_wall_ms());
+    char partners[8192];
+    node_admin_partners(n, partners, sizeof(partners));
     pool_write(p,
                "HSET %s id %s fqdn %s pool_fqdn %s internal %s external %s version %s start_ms %s "
-               "load %s conns %s state %s policy_version %s seen_ms %s",
+               "load %s conns %s state %s policy_version %s seen_ms %s admin %s partners %s",
                r->key_node, n->cfg.node_id, n->cfg.node_fqdn, n->cfg.pool_fqdn, internal, external,
-               EDGEPOOL_VERSION, r->start_ms, load, conns, state_name(n), pv, seen);
+               EDGEPOOL_VERSION, r->start_ms, load, conns, state_name(n), pv, seen,
+               node_admin_addr(n), partners);
     pool_write(p, "SADD %s %s", r->key_nodes, n->cfg.node_id);
     pool_write(p, "SET %s 1 PX %d", r->key_alive, EP_ALIVE_TTL_MS);
 }

@@ -2,7 +2,9 @@
  *
  * Every second (a timer; nothing waits for the answers) the node writes its
  * hash ep:<pool>:node:<id> (id, fqdn, internal, external, version, start_ms,
- * load, conns, state, policy_version, seen_ms), adds its id to
+ * load, conns, state, policy_version, seen_ms; admin: its admin endpoint's
+ * address; partners: the partner edges it is federated with now, see
+ * node_admin_partners), adds its id to
  * ep:<pool>:nodes and sets ep:<pool>:alive:<id> with a 3 s TTL. The "drain"
  * field is the operator's (edgectl writes "1" or "0" and publishes "drain
  * <id>" / "undrain <id>" on the ep:<pool>:nodes channel); the node follows

@@ -64,6 +64,7 @@ vip = { listen = "$2"; ports = [ "5061" ]; proxy_protocol = true; pin_ttl = 600;
 redis = { addr = "$R"; };
 health = { check = "tcp"; interval_ms = 250; timeout_ms = 500; rise = 2; fall = 2; };
 dns = { enabled = false; };
+admin = { listen = "$2:8081"; };
 CONF
 }
 balancer_start() { # NAME VIP

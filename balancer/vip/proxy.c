@@ -935,14 +935,6 @@ void vip_pins_each(const struct vip *v,
         pin_table_each(v->pins, fn, arg);
 }
 
-void vip_pins_each(const struct vip *v,
-                   void (*fn)(void *arg, const char *source, const char *node, unsigned conns),
-                   void *arg)
-{
-    if (v->pins)
-        pin_table_each(v->pins, fn, arg);
-}
-
 void vip_get_stats(const struct vip *v, struct vip_stats *out)
 {
     *out = v->st;

@@ -29,7 +29,7 @@
 #
 # Environment: BENCH_CALLS (20000), BENCH_RATE (calls/s, 8000), BENCH_CAP
 # (s, 30), BENCH_WARM (1000), BENCH_IDLE_CONNS (1000), BENCH_ONLY (a
-# space-separated subset of "edge kam kamtls idle"), KAM_SHM (MB, 1024: see
+# space-separated subset of "edge kam kamtls idle dns vip"), KAM_SHM (MB, 1024: see
 # TESTING-NOTES), KAM_CHILDREN (Kamailio TCP workers, 2), KAM_MEM (Kamailio's
 # memory manager, fm; qm is the Debian default, about half as fast),
 # BENCH_PROFILE (labels among "edge kam kamtls" whose relay is recorded by
@@ -38,7 +38,7 @@
 # $WORK/LABEL.perf.{data,txt}; the recording costs the relay CPU, so that
 # line's figures are not clean), EP_BIN (directory of edge-node, default bin/:
 # the optimized build, never the sanitizer one).
-# Addresses: 127.0.8.0/24 only. Work dir: tests/out/bench.d.
+# Addresses: 127.0.8.0/24 only (the VIP part, tests/bench/vip.sh: 127.0.14.0/24). Work dir: tests/out/bench.d.
 
 EP_ROOT=${EP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 EP_BIN=${EP_BIN:-$EP_ROOT/bin}
@@ -53,7 +53,7 @@ BENCH_RATE=${BENCH_RATE:-8000}
 BENCH_CAP=${BENCH_CAP:-30}
 BENCH_WARM=${BENCH_WARM:-1000}
 BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}
-BENCH_ONLY=${BENCH_ONLY:-edge kam kamtls idle}
+BENCH_ONLY=${BENCH_ONLY:-edge kam kamtls idle dns vip}
 export KAM_SHM=${KAM_SHM:-1024}
 export KAM_CHILDREN=${KAM_CHILDREN:-2}
 # Kamailio's memory managers: Debian's build defaults to q_malloc with its
@@ -274,6 +274,14 @@ if want idle; then
     ep_stop node2 || note "node2 exit status $?"
 fi
 
+# --- DNS: edge-balancer against NSD (tests/bench/dns.sh) ---------------------
+. "$BENCH_DIR/dns.sh"
+want dns && bench_dns
+
+# --- VIP: edge-balancer against HAProxy (tests/bench/vip.sh) -----------------
+. "$BENCH_DIR/vip.sh"
+want vip && vip_bench
+
 # --- 3. summary ----------------------------------------------------------------
 line() { # LABEL TITLE
     local l=$1
@@ -309,6 +317,8 @@ if want kamtls; then
         "${R[edge_per_cpu]:-n/a}" "${R[kamtls_per_cpu]:-n/a}" \
         "$(ratio "${R[edge_per_cpu]:-}" "${R[kamtls_per_cpu]:-}")" "${R[kamtls_failed]:-n/a}"
 fi
+want dns && dns_summary
+want vip && vip_summary
 if want idle; then
     echo "idle TLS connection: $IDLE_KIB KiB each ($BENCH_IDLE_CONNS connections; edge-node VmRSS $RSS0 -> $RSS1 KiB)"
 fi

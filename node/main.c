@@ -266,6 +266,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
                   (unsigned long long)policy_version(n->policy->current(n->policy)), err);
     apply_policy(n);
     node_admin_reload(n);
+    xmpp_reload(n);
     LOG_INFO("main", "reloaded: policy version %llu",
              (unsigned long long)policy_version(n->policy->current(n->policy)));
 }

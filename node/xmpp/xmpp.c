@@ -126,6 +126,8 @@ SSL *xmpp_ssl_new(struct xmpp *x, bool server, const char *sni)
     return ssl;
 }
 
+/* New TLS contexts from x->cfg (and the node's tls group), replacing the
+ * current ones only when both could be made: streams keep theirs. */
 static int make_tls(struct xmpp *x, char *err, size_t errlen)
 {
     struct node *n = x->node;
@@ -152,9 +154,27 @@ static int make_tls(struct xmpp *x, char *err, size_t errlen)
      * still use dialback (XEP-0220). One it presents must verify. */
     SSL_CTX_set_verify(srv, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
                        SSL_CTX_get_verify_callback(srv));
+    if (x->tls_server)
+        SSL_CTX_free(x->tls_server);
+    if (x->tls_client)
+        SSL_CTX_free(x->tls_client);
     x->tls_server = srv;
     x->tls_client = cli;
     return 0;
+}
+
+static void set_secret(struct xmpp *x)
+{
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    char random_secret[65];
+    const char *secret = x->cfg.dialback_secret;
+    if (!secret || !*secret) {
+        s2s_random_hex(random_secret, 32);
+        secret = random_secret;
+    }
+    SHA256((const unsigned char *)secret, strlen(secret), h);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(x->db_secret + 2 * i, 3, "%02x", h[i]);
 }
 
 /* external.listen's address with port 5269. */
@@ -187,16 +207,7 @@ int xmpp_start(struct node *n, char *err, size_t errlen)
     }
     if (make_tls(x, err, errlen) < 0)
         return -1;
-    unsigned char h[SHA256_DIGEST_LENGTH];
-    char random_secret[65];
-    const char *secret = x->cfg.dialback_secret;
-    if (!secret || !*secret) {
-        s2s_random_hex(random_secret, 32);
-        secret = random_secret;
-    }
-    SHA256((const unsigned char *)secret, strlen(secret), h);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(x->db_secret + 2 * i, 3, "%02x", h[i]);
+    set_secret(x);
     if (x->cfg.listen)
         snprintf(x->listen_str, sizeof(x->listen_str), "%s", x->cfg.listen);
     else
@@ -207,6 +218,48 @@ int xmpp_start(struct node *n, char *err, size_t errlen)
              x->cfg.max_stanza_size,
              x->cfg.dialback_secret ? "" : "; dialback secret random: set xmpp.dialback_secret in a pool");
     return 0;
+}
+
+void xmpp_reload(struct node *n)
+{
+    struct xmpp *x = n->xmpp;
+    if (!x || !x->cfg.enabled)
+        return;
+    char err[512];
+    struct xmpp_config fresh;
+    if (xmpp_config_load(&fresh, n->config_path, err, sizeof(err)) < 0) {
+        LOG_ERROR(XMPP_LOG, "reload refused, keeping the running xmpp settings: %s", err);
+        xmpp_config_free(&fresh);
+        return;
+    }
+    /* what the listener was made with stays until a restart */
+    bool same_listen = (!fresh.listen && !x->cfg.listen) ||
+                       (fresh.listen && x->cfg.listen && strcmp(fresh.listen, x->cfg.listen) == 0);
+    if (!fresh.enabled || !same_listen)
+        LOG_WARN(XMPP_LOG, "xmpp.enabled and xmpp.listen take effect at the next restart");
+    char *listen = fresh.listen;
+    fresh.listen = x->cfg.listen;
+    x->cfg.listen = listen;
+    fresh.enabled = true;
+    bool same_secret = (!fresh.dialback_secret && !x->cfg.dialback_secret) ||
+                       (fresh.dialback_secret && x->cfg.dialback_secret &&
+                        strcmp(fresh.dialback_secret, x->cfg.dialback_secret) == 0);
+    struct xmpp_config old = x->cfg;
+    x->cfg = fresh;
+    if (make_tls(x, err, sizeof(err)) < 0) {
+        LOG_ERROR(XMPP_LOG, "reload failed, keeping the running xmpp settings: %s", err);
+        char *l = old.listen; /* the listen strings go back where they were */
+        old.listen = fresh.listen;
+        fresh.listen = l;
+        x->cfg = old;
+        xmpp_config_free(&fresh);
+        return;
+    }
+    xmpp_config_free(&old);
+    if (!same_secret)
+        set_secret(x); /* keys given before no longer verify: partners redo dialback */
+    LOG_INFO(XMPP_LOG, "reloaded: certificates and settings (max stanza %d bytes)",
+             x->cfg.max_stanza_size);
 }
 
 void xmpp_stop_listening(struct node *n)

@@ -110,6 +110,10 @@ int xmpp_start(struct node *n, char *err, size_t errlen);
 int xmpp_check_config(const char *path, char *err, size_t errlen);
 /* Every xmpp.* setting with its default and documentation (--print-config). */
 void xmpp_print_config(FILE *out);
+/* SIGHUP: re-read the "xmpp" group and the certificates (new streams use
+ * them; open ones keep theirs). A bad file is refused and logged, the
+ * running settings kept. xmpp.enabled and xmpp.listen need a restart. */
+void xmpp_reload(struct node *n);
 /* Stop accepting new streams (drain); open streams go on. */
 void xmpp_stop_listening(struct node *n);
 /* Close every stream (with </stream:stream> when possible), cancel pending

@@ -60,6 +60,7 @@ Q
     cat >"$WORK/balancer_dns.conf" <<'CONF'
 balancer = { id = "bench"; log_level = "warn"; };
 vip = { enabled = false; };
+admin = { listen = ""; };
 nodes = { static = [ "edge1@127.0.8.41", "edge2@127.0.8.42", "edge3@127.0.8.43", "edge4@127.0.8.44" ]; };
 health = { interval_ms = 1000; };
 dns = { listen = "127.0.8.53:5353"; ns = [ "ns1.contoso.test@127.0.8.54" ]; rrl = false; };

@@ -61,6 +61,7 @@ redis_wait $R 10 SCARD ep:edgepool:nodes -- 3 || fail "the nodes did not registe
 cat >"$WORK/balancer1.conf" <<CONF
 balancer = { id = "balancer1"; log_level = "info"; };
 vip = { enabled = false; };
+admin = { listen = "$BAL:8081"; };
 redis = { addr = "$R"; };
 tls = { cert = "$EP_CERTS/contoso-edge.crt"; key = "$EP_CERTS/contoso-edge.key"; ca = "$EP_CERTS/ca.crt"; };
 health = { check = "sip"; interval_ms = 500; timeout_ms = 1000; rise = 2; fall = 2; };
@@ -150,6 +151,7 @@ assert_cmp "$bad_lines" -le 20 "log lines for 2000 bad packets (at most one a se
 # --- truncation then TCP: 40 static nodes, none listening (fail open: all 40) ---
 cat >"$WORK/balancer_static.conf" <<CONF
 vip = { enabled = false; };
+admin = { listen = ""; };
 nodes = { static = [ $(for i in $(seq 101 140); do printf '"s%d@127.0.13.%d", ' $i $i; done) "s141@127.0.13.141" ]; };
 health = { interval_ms = 200; };
 dns = { listen = "$STA:5353"; ns = [ "ns1.contoso.test@$STA" ]; rrl_rate = 20; rrl_slip = 2; tcp_idle_timeout = 2; };
@@ -252,8 +254,9 @@ wait_until 5 eval '[[ "$(dig_ $BAL A sip.contoso.test)" =~ sip\.contoso\.test\.[
     fail "TTL 7 not served after SIGHUP"
 cp "$WORK/balancer1.conf" "$WORK/balancer1.good"
 sed -i 's/ttl = 7;/ttl = "x";/' "$WORK/balancer1.conf"
+ttl_line=$(grep -n 'ttl = "x"' "$WORK/balancer1.conf" | cut -d: -f1)
 ep_kill balancer1 HUP
-wait_log "$WORK/balancer1.log" "reload refused, keeping the running configuration: .*balancer1\.conf:6: dns\.ttl: expected an integer" 5 ||
+wait_log "$WORK/balancer1.log" "reload refused, keeping the running configuration: .*balancer1\.conf:$ttl_line: dns\.ttl: expected an integer" 5 ||
     fail "bad reload not refused"
 assert_match "ANSWER: 1;" "$(dig_ $BAL A sip.contoso.test)" "still answering after a refused reload"
 ep_kill balancer1 USR1

@@ -87,12 +87,16 @@ TLS_JABBER=(--tls "$EP_CERTS/jabber-xmpp.crt" "$EP_CERTS/jabber-xmpp.key" "$EP_C
 count() { grep -cE -- "$2" "$1" 2>/dev/null; }
 
 note "--- inbound: STARTTLS + SASL EXTERNAL"
-client bob1 bob@jabber.test 127.0.15.10 send alice@contoso.test "hello alice" wait 2
+client bob1 bob@jabber.test 127.0.15.10 send alice@contoso.test "hello alice" wait 5
 assert_log "$WORK/bob1.log" "^SENT alice@contoso.test" "bob logged in and sent"
 wait_log "$N" "stanza in: <message> from bob@jabber.test/[^ ]+ to alice@contoso.test .*<body>hello alice</body>" 10 ||
     fail "bob's message did not reach node1"
 assert_log "$N" "stream from jabber.test \(127\.[0-9.:]+\) authenticated: SASL EXTERNAL, certificate names jabber.test"
 assert_log "$N" "stream 1 from jabber.test \(.*\): TLS TLSv1\.[23], peer certificate verified, names the partner"
+# The gateway answers (here an error: alice's external access policy has no
+# XMPP) on node1's own outbound stream: SRV, STARTTLS, SASL EXTERNAL.
+assert_log "$N" "stream to jabber.test \(127\.0\.15\.10:5269\) ready: TLS, SASL EXTERNAL" "node1's outbound stream"
+assert_log "$WORK/bob1.log" "^MESSAGE [a-z]+ alice@contoso.test bob@jabber.test/" "node1's answer reached bob"
 
 note "--- outbound: STARTTLS + SASL EXTERNAL (SRV), delivered to bob's client"
 ep_spawn bob2 $PY "$EP_LIB/xmppc.py" bob@jabber.test pw 127.0.15.10:5222 - wait 6
@@ -157,6 +161,10 @@ rawcheck oversized "^stream-error policy-violation element larger than the stanz
 raw sized jabber.test contoso.test "${TLS_JABBER[@]}" --sasl --big 15000 --wait 1
 assert_no_log "$WORK/sized.log" "stream-error" "a 15000-byte stanza under the 16384 limit"
 wait_log "$N" "stanza in: <message> from x@jabber.test to alice@contoso.test" 5 || fail "the 15000-byte stanza did not arrive"
+raw split jabber.test contoso.test "${TLS_JABBER[@]}" --sasl --wait 1 \
+    --send "<message from='x@jabber.test' to='alice@contoso.test'><body>spl" --send "it in two</body></message>"
+wait_log "$N" "stanza in: <message> from x@jabber.test to alice@contoso.test .*split in two" 5 ||
+    fail "a stanza split across two reads did not arrive"
 rawcheck invalid-from "^stream-error invalid-from plain.test is not authenticated" "<invalid-from/>: plain.test" \
     jabber.test contoso.test "${TLS_JABBER[@]}" --sasl --send "<message from='x@plain.test' to='alice@contoso.test'/>"
 rawcheck improper-addressing "^stream-error improper-addressing" "<improper-addressing/>" \

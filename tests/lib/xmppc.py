@@ -22,6 +22,7 @@ class C(slixmpp.ClientXMPP):
             self.ssl_context = ssl.create_default_context(cafile=cafile)
         self.add_event_handler("session_start", self.start)
         self.add_event_handler("message", self.on_message)
+        self.add_event_handler("message_error", self.on_message)  # not among "message"
         self.add_event_handler("connection_failed", lambda e: (print("CONNECTION FAILED", e, flush=True), self.disconnect()))
     async def start(self, ev):
         self.send_presence()

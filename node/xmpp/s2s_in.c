@@ -236,6 +236,8 @@ void s2s_in_on_open(struct s2s *s, const struct xmpp_elem *h, const char *conten
         s2s_error(s, "not-authorized", text);
         return;
     }
+    if (s->tls || s->sasl_done) /* a restarted stream gets a new id (RFC 6120 5.4.3.3, 6.4.6) */
+        s2s_random_hex(s->stream_id, 16);
     s2s_send_header(s);
     if (legacy) {
         s->state = S2S_NEGOTIATING; /* dialback without features (XEP-0220 2.1) */

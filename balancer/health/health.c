@@ -323,7 +323,7 @@ static void apply_static(struct health *h)
         if (is_new) {
             char lb[200];
             LOG_INFO("health", "static node %s", node_label(n, lb, sizeof(lb)));
-            notify(h, n, false);
+            evaluate(h, i, true);
             start_check(h, i);
         } else if (moved) {
             h->priv[i].checked = false;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "admin/metrics.h"
 #include "log.h"
 #include "node.h"
 #include "tls.h"
@@ -83,6 +84,8 @@ struct s2s *s2s_new(struct xmpp *x, enum s2s_dir dir)
     snprintf(s->peer_addr, sizeof(s->peer_addr), "-");
     if (dir == S2S_IN)
         x->n_in++;
+    metrics_gauge_add(x->node->metrics, "edgepool_xmpp_streams_open", 1, "direction",
+                      dir == S2S_IN ? "in" : "out", NULL);
     return s;
 }
 
@@ -105,6 +108,16 @@ void s2s_write(struct s2s *s, const char *data, size_t len)
 }
 
 void s2s_writes(struct s2s *s, const char *str) { s2s_write(s, str, strlen(str)); }
+
+void s2s_count_stanza(struct s2s *s, bool in, const char *kind)
+{
+    if (in)
+        s->x->stats.stanzas_in++;
+    else
+        s->x->stats.stanzas_out++;
+    metrics_counter_add(s->x->node->metrics, "edgepool_xmpp_stanzas_total", 1, "direction",
+                        in ? "in" : "out", "kind", kind, NULL);
+}
 
 void s2s_send_header(struct s2s *s)
 {
@@ -211,6 +224,8 @@ void s2s_error(struct s2s *s, const char *cond, const char *text)
     if (s->dead || s->state == S2S_CLOSING)
         return;
     s->x->stats.stream_errors++;
+    metrics_counter_add(s->x->node->metrics, "edgepool_xmpp_stream_errors_total", 1, "direction",
+                        s->dir == S2S_IN ? "in" : "out", "condition", cond, NULL);
     LOG_WARN(XMPP_LOG, "stream %s %s (%s): <%s/>%s%s", s2s_dir_name(s),
              s->peer[0] ? s->peer : "?", s->peer_addr, cond, text ? ": " : "", text ? text : "");
     if (s->dir == S2S_OUT && !s->fail_cond) {
@@ -255,6 +270,8 @@ void s2s_free(struct s2s *s)
         s->next->prev = s->prev;
     if (s->dir == S2S_IN)
         x->n_in--;
+    metrics_gauge_add(x->node->metrics, "edgepool_xmpp_streams_open", -1, "direction",
+                      s->dir == S2S_IN ? "in" : "out", NULL);
     while (s->q_head) { /* normally failed and emptied already */
         struct s2s_queued *q = s->q_head;
         s->q_head = q->next;

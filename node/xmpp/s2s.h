@@ -180,6 +180,9 @@ void s2s_attach(struct s2s *s, struct bufferevent *bev);
 /* Write bytes / a string; they go out in order. */
 void s2s_write(struct s2s *s, const char *data, size_t len);
 void s2s_writes(struct s2s *s, const char *str);
+/* Count a stanza (stats and the edgepool_xmpp_stanzas_total metric); kind
+ * is "message", "presence" or "iq". */
+void s2s_count_stanza(struct s2s *s, bool in, const char *kind);
 /* Our stream header: from local, to peer, id when inbound. */
 void s2s_send_header(struct s2s *s);
 /* A stream error (RFC 6120 4.9; condition "not-well-formed", ...), logged

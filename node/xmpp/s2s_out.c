@@ -383,7 +383,7 @@ void s2s_out_ready(struct s2s *s)
         struct s2s_queued *q = s->q_head;
         s->q_head = q->next;
         s2s_write(s, q->xml, q->len);
-        s->x->stats.stanzas_out++;
+        s2s_count_stanza(s, false, q->name);
         free_queued(q);
     }
     s->q_tail = NULL;
@@ -397,7 +397,7 @@ int s2s_out_enqueue(struct s2s *s, struct s2s_queued *q)
 {
     if (s->state == S2S_READY) {
         s2s_write(s, q->xml, q->len);
-        s->x->stats.stanzas_out++;
+        s2s_count_stanza(s, false, q->name);
         s->last_active_ms = node_now_ms(s->x->node);
         free_queued(q);
         return 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "admin/metrics.h"
 #include "federation/policy.h"
 #include "log.h"
 #include "node.h"
@@ -109,7 +110,7 @@ void xmpp_deliver(struct s2s *s, const struct xmpp_elem *e)
     char td[DOMAIN_MAX];
     if (s2s_jid_domain(st.to, td, sizeof(td)))
         st.local_domain = td; /* a dialback pair may name another of our domains */
-    s->x->stats.stanzas_in++;
+    s2s_count_stanza(s, true, e->name);
     LOG_DEBUG(XMPP_LOG, "stanza in: <%s> from %s to %s id %s type %s (stream from %s, %s): %.*s",
               e->name, st.from, st.to, st.id ? st.id : "-", st.type ? st.type : "-", s->peer,
               s->peer_addr, (int)(st.xml_len > 300 ? 300 : st.xml_len), st.xml);
@@ -207,6 +208,8 @@ int xmpp_start(struct node *n, char *err, size_t errlen)
     }
     if (make_tls(x, err, errlen) < 0)
         return -1;
+    metrics_declare(n->metrics, "edgepool_xmpp_stream_errors_total", METRIC_COUNTER,
+                    "XMPP stream errors we sent, by direction and RFC 6120 condition");
     set_secret(x);
     if (x->cfg.listen)
         snprintf(x->listen_str, sizeof(x->listen_str), "%s", x->cfg.listen);

@@ -209,6 +209,15 @@ wait_log "$N" "stanza in: <message> from carol@plain.test/[^ ]+ to alice@contoso
     fail "carol's second message did not reach node1"
 ep_alive node1 || fail "node1 died"
 
+note "--- metrics (admin endpoint)"
+$PY -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.15.1:8080/metrics").read().decode())' \
+    >"$WORK/metrics.txt" || fail "cannot read node1's /metrics"
+assert_log "$WORK/metrics.txt" '^edgepool_xmpp_stanzas_total\{direction="in",kind="message"\} [1-9]' "stanzas in"
+assert_log "$WORK/metrics.txt" '^edgepool_xmpp_stanzas_total\{direction="out",kind="message"\} [1-9]' "stanzas out"
+assert_log "$WORK/metrics.txt" '^edgepool_xmpp_stream_errors_total\{direction="in",condition="policy-violation"\} [1-9]' \
+    "policy-violation counted"
+assert_log "$WORK/metrics.txt" '^edgepool_xmpp_streams_open\{direction="in"\} [0-9]' "open streams gauge"
+
 note "--- idle streams are closed (xmpp.idle_timeout = 8 s)"
 wait_log "$N" "info xmpp: stream from (jabber|plain).test \(.*\) idle for [0-9]+ s: closed" 20 ||
     fail "no idle stream was closed"

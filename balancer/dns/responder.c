@@ -36,6 +36,7 @@ struct tcp_conn {
     struct bufferevent *bev;
     struct tcp_conn *prev, *next;
     bool closing; /* the peer closed its side: go once the answers are out */
+    struct sockaddr_storage sa;
     char peer[64];
 };
 
@@ -130,11 +131,17 @@ static void count_rcode(struct dns_server *d, int rcode)
 }
 
 static const char *const qtype_names[DNS_STATS_QTYPES] = {"A",   "AAAA", "SRV",  "NS",
-                                                           "SOA", "ANY",  "AXFR", "other"};
+                                                          "SOA", "ANY",  "AXFR", "other"};
 static const char *const rcode_names[DNS_STATS_RCODES] = {
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "other"};
-const char *dns_stats_qtype_name(int i) { return qtype_names[i & 7]; }
-const char *dns_stats_rcode_name(int i) { return rcode_names[i & 7]; }
+const char *dns_stats_qtype_name(int i)
+{
+    return qtype_names[i & 7];
+}
+const char *dns_stats_rcode_name(int i)
+{
+    return rcode_names[i & 7];
+}
 
 /* One answer, by the question's type (when it parsed) and rcode. */
 static void count_answer(struct dns_server *d, const struct dns_query *q, int rcode)
@@ -361,16 +368,12 @@ static void tcp_read(struct bufferevent *bev, void *arg)
             return;
         }
         d->st.tcp_queries++;
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&ss, &sl) < 0)
-            memset(&ss, 0, sizeof(ss));
-        size_t n = handle(d, msg + 2, mlen, false, (struct sockaddr *)&ss, true, d->tcp_out + 2,
+        size_t n = handle(d, msg + 2, mlen, false, (struct sockaddr *)&c->sa, true, d->tcp_out + 2,
                           sizeof(d->tcp_out) - 2);
         evbuffer_drain(in, 2 + mlen);
         if (n == 0) {
             if (mlen < DNS_HDR_LEN) { /* not even a header: the framing cannot be trusted */
-                log_bad(d, (struct sockaddr *)&ss, true, "short (closed)");
+                log_bad(d, (struct sockaddr *)&c->sa, true, "short (closed)");
                 tcp_close(c);
                 return;
             }
@@ -438,6 +441,7 @@ static void tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sock
     c->d = d;
     c->bev = bev;
     peer_text(sa, c->peer, sizeof(c->peer));
+    memcpy(&c->sa, sa, (size_t)salen < sizeof(c->sa) ? (size_t)salen : sizeof(c->sa));
     c->next = d->conns;
     if (d->conns)
         d->conns->prev = c;

@@ -179,6 +179,11 @@ rawcheck unsupported-version "^stream-error unsupported-version" "<unsupported-v
     jabber.test contoso.test --version none
 rawcheck restricted-xml "^stream-error restricted-xml XML comment" "<restricted-xml/>: XML comment" \
     jabber.test contoso.test "${TLS_JABBER[@]}" --sasl --send "<!-- hi -->"
+raw db-cert jabber.test contoso.test "${TLS_JABBER[@]}" --wait 1 --show \
+    --send "<db:result from='jabber.test' to='contoso.test'>not-checked</db:result>"
+assert_log "$WORK/db-cert.log" "^received <db:result from='contoso.test' to='jabber.test' type='valid'/>" \
+    "dialback accepted on a verified certificate naming the domain (XEP-0344)"
+assert_log "$N" "stream from jabber.test \(.*\) authenticated for contoso.test: dialback, certificate names it"
 raw wrongname jabber.test contoso.test --tls "$EP_CERTS/stranger-xmpp.crt" "$EP_CERTS/stranger-xmpp.key" \
     "$EP_CERTS/ca.crt" --sasl
 assert_log "$WORK/wrongname.log" "^features dialback$" "no SASL EXTERNAL offered for a certificate naming stranger.test"

@@ -2,7 +2,7 @@
 """xmppraw.py -- a deliberately plain XMPP s2s initiator for negative tests.
 
   xmppraw.py HOST:PORT FROM TO [--tls CERT KEY CA] [--sasl] [--version V]
-             [--send XML]... [--big N] [--wait SECONDS]
+             [--send XML]... [--big N] [--wait SECONDS] [--show]
 
 Opens a stream from FROM to TO (header version V, default 1.0; "none" omits
 it), optionally STARTTLS with a client certificate (verifying the server
@@ -10,7 +10,7 @@ against CA and the name TO) and SASL EXTERNAL, then writes each --send as is
 (--big N: a <message/> from FROM whose body is N bytes), and reads until the
 server closes or --wait passes (default 3). Prints one line per step:
 "features ...", "tls", "sasl success|failure", "stream-error COND TEXT",
-"closed". Only what a misbehaving partner needs; not a client library.
+"closed"; with --show, "received XML" for what came after the --send ones. Only what a misbehaving partner needs; not a client library.
 """
 import base64, re, socket, ssl, sys, time
 
@@ -19,7 +19,7 @@ if len(args) < 3:
     sys.exit(__doc__)
 hostport, frm, to = args[:3]
 args = args[3:]
-tls = None; sasl = False; sends = []; wait = 3.0; version = "1.0"
+tls = None; sasl = False; sends = []; wait = 3.0; version = "1.0"; show = False
 while args:
     a = args.pop(0)
     if a == "--tls": tls = (args.pop(0), args.pop(0), args.pop(0))
@@ -31,6 +31,7 @@ while args:
                       % (frm, to, "a" * n)).encode())
     elif a == "--wait": wait = float(args.pop(0))
     elif a == "--version": version = args.pop(0)
+    elif a == "--show": show = True
     else: sys.exit("unknown option " + a)
 
 host, port = hostport.rsplit(":", 1)
@@ -81,6 +82,8 @@ def report_error(inner):
           text.group(1).decode(errors="replace") if text else "", flush=True)
 
 def finish(rc=0):
+    if show and buf:
+        print("received", buf.decode(errors="replace"), flush=True)
     sock.close()
     print("closed", flush=True)
     sys.exit(rc)
@@ -116,6 +119,7 @@ for s in sends:
         break
     time.sleep(0.05)
 end = time.time() + wait
+buf = b""
 while time.time() < end:
     err = re.search(rb"<stream:error>(.*?)</stream:error>", buf, re.S)
     if err:

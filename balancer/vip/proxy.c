@@ -67,9 +67,13 @@ struct vip_conn {
     struct vip_conn *next, *prev;         /* in be->conns; next alone: the free list */
     struct vip_conn *all_next, *all_prev; /* every live connection */
     /* Each side's bufferevent queues what the socket did not take at once
-     * and reports write errors and stalls (and the node's connect); reading
-     * is ours (ev_*_rd: one recv of up to VIP_READ per wakeup, straight
-     * into the other socket), as libevent 2.1 reads 4 KiB at a time. */
+     * and reports write errors and stalls; reading is ours (ev_*_rd: one
+     * recv of up to VIP_READ per wakeup, sent straight into the other
+     * socket), as libevent 2.1 reads 4 KiB at a time and adds and removes
+     * a write event for every chunk. The node's connect is optimistic, as
+     * HAProxy's: both sides are read at once, the first send tells whether
+     * it worked (on loopback and LANs it has by then), and a failure before
+     * any byte moved is retried on another node with the bytes carried. */
     struct bufferevent *cli, *srv;
     struct event ev_cli_rd, ev_srv_rd; /* assigned once each side is open */
     struct pin *pin;
@@ -83,8 +87,10 @@ struct vip_conn {
     bool cli_eof, srv_eof;       /* EOF read from that side */
     bool cli_shut, srv_shut;     /* our write toward that side shut down */
     bool cli_paused, srv_paused; /* reading paused: the other side's output is full */
-    bool in_connect;             /* inside bufferevent_socket_connect */
-    bool connect_err;            /* ...which reported an error synchronously */
+    bool fwd;                    /* a byte went to the node or came from it */
+    bool hdr_done;               /* the PROXY header is sent or queued (or not wanted) */
+    uint8_t hdr_queued;          /* bytes of it queued in srv's output, not yet sent */
+    struct evbuffer *carry;      /* a failed attempt's unsent bytes, for the next node */
 };
 
 struct vip_slab {
@@ -292,6 +298,10 @@ static void conn_close(struct vip_conn *c, const char *why)
     if (c->srv)
         bufferevent_free(c->srv);
     c->cli = c->srv = NULL;
+    if (c->carry) {
+        evbuffer_free(c->carry);
+        c->carry = NULL;
+    }
     conn_detach_backend(c);
     if (c->pin)
         pin_conn_closed(v->pins, c->pin);
@@ -347,27 +357,78 @@ static void read_resume(struct vip_conn *c, bool cli)
         return;
     *paused = false;
     if (cli ? c->cli_rd : c->srv_rd)
-        event_add(cli ? &c->ev_cli_rd : &c->ev_srv_rd, c->v->tv_idle);
+        event_add(cli ? &c->ev_cli_rd : &c->ev_srv_rd,
+                  !cli && c->phase == PH_CONNECTING ? c->v->tv_connect : c->v->tv_idle);
+}
+
+static void node_failed(struct vip_conn *c, const char *why);
+static void srv_confirmed(struct vip_conn *c);
+
+/* The PROXY v2 header of c (VIP_PP2_MAX bytes at most). */
+static size_t conn_pp2(struct vip_conn *c, uint8_t *hdr)
+{
+    struct sockaddr_storage dst;
+    const struct sockaddr *d = (const struct sockaddr *)&c->lst->addr;
+    if (c->lst->wildcard) {
+        socklen_t dl = sizeof(dst);
+        if (getsockname(bufferevent_getfd(c->cli), (struct sockaddr *)&dst, &dl) == 0)
+            d = (const struct sockaddr *)&dst;
+    }
+    return vip_pp2_build(hdr, (const struct sockaddr *)&c->src, d);
+}
+
+static bool send_failed_at_once(int err)
+{
+    return err != EAGAIN && err != EWOULDBLOCK && err != EINTR;
 }
 
 /* Send n bytes toward out: straight to its socket when nothing is queued
  * for it (no write event to add and remove, no extra loop turn: HAProxy's
- * synchronous send), the rest queued. Reading from the other side pauses
- * while out's queue is full. Returns -1 when c was closed (a write error). */
+ * synchronous send), the rest queued. Toward the node the PROXY header goes
+ * first, in the same send. Reading from the other side pauses while out's
+ * queue is full. Returns -1 when c was closed or moved to another node. */
 static int forward(struct vip_conn *c, struct bufferevent *out, const char *buf, size_t n,
                    bool from_cli)
 {
     struct evbuffer *dst = bufferevent_get_output(out);
+    bool to_srv = out == c->srv;
+    uint8_t hdr[VIP_PP2_MAX];
+    size_t hlen = 0;
+    if (to_srv && !c->hdr_done) {
+        hlen = conn_pp2(c, hdr);
+        c->hdr_done = true;
+    }
     if (evbuffer_get_length(dst) == 0) {
-        ssize_t w = send(bufferevent_getfd(out), buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        struct iovec iov[2] = {{hdr, hlen}, {(void *)buf, n}};
+        struct msghdr mh = {.msg_iov = hlen ? iov : iov + 1, .msg_iovlen = hlen ? 2 : 1};
+        ssize_t w = sendmsg(bufferevent_getfd(out), &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0 && send_failed_at_once(errno)) {
+            if (to_srv && !c->fwd) {
+                /* the node's connect failed: these bytes go to the next one */
+                evbuffer_add(dst, buf, n);
+                node_failed(c, strerror(errno));
+                return -1;
+            }
             conn_close(c, strerror(errno));
             return -1;
         }
         if (w > 0) {
+            if (to_srv) {
+                c->fwd = true;
+                if (c->phase == PH_CONNECTING)
+                    srv_confirmed(c);
+            }
+            size_t hw = (size_t)w < hlen ? (size_t)w : hlen;
+            memmove(hdr, hdr + hw, hlen - hw);
+            hlen -= hw;
+            w -= (ssize_t)hw;
             buf += w;
             n -= (size_t)w;
         }
+    }
+    if (hlen) {
+        evbuffer_add(dst, hdr, hlen);
+        c->hdr_queued = (uint8_t)hlen;
     }
     if (n) {
         evbuffer_add(dst, buf, n);
@@ -395,6 +456,11 @@ static void on_eof(struct vip_conn *c, bool cli)
         c->cli_eof = true;
         if (c->cli_rd)
             event_del(&c->ev_cli_rd);
+        if (c->phase == PH_CONNECTING && !c->fwd &&
+            evbuffer_get_length(bufferevent_get_output(c->srv)) == 0) {
+            conn_close(c, "partner left before a byte moved");
+            return;
+        }
         shut_when_flushed(c, c->srv, &c->srv_shut);
     } else {
         c->srv_eof = true;
@@ -408,27 +474,46 @@ static void on_eof(struct vip_conn *c, bool cli)
 static void read_side(struct vip_conn *c, bool cli, short what)
 {
     struct vip *v = c->v;
+    struct bufferevent *in = cli ? c->cli : c->srv;
     if (what & EV_TIMEOUT) {
+        if (!cli && c->phase == PH_CONNECTING) {
+            /* nothing moved yet: connected (a silent partner) or not? */
+            struct sockaddr_storage peer;
+            socklen_t pl = sizeof(peer);
+            if (getpeername(bufferevent_getfd(in), (struct sockaddr *)&peer, &pl) < 0)
+                node_failed(c, "connect timeout");
+            else
+                srv_confirmed(c);
+            return;
+        }
         on_read_timeout(c);
         return;
     }
-    struct bufferevent *in = cli ? c->cli : c->srv;
     ssize_t r = recv(bufferevent_getfd(in), v->rbuf, sizeof(v->rbuf), 0);
     if (r > 0) {
         c->last_read_ms = now_ms(v);
-        if (cli)
+        if (cli) {
             v->st.bytes_to_nodes += (uint64_t)r;
-        else
+        } else {
             v->st.bytes_to_clients += (uint64_t)r;
+            c->fwd = true;
+            if (c->phase == PH_CONNECTING)
+                srv_confirmed(c);
+        }
         forward(c, cli ? c->srv : c->cli, v->rbuf, (size_t)r, cli);
+        return;
+    }
+    if (r < 0 && !send_failed_at_once(errno))
+        return;
+    if (!cli && c->phase == PH_CONNECTING && !c->fwd && !c->cli_eof) {
+        /* refused, unreachable, or accepted and closed at once */
+        node_failed(c, r == 0 ? "closed at once" : strerror(errno));
         return;
     }
     if (r == 0) {
         on_eof(c, cli);
         return;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-        return;
     conn_close(c, strerror(errno));
 }
 
@@ -441,8 +526,8 @@ static void srv_read_ev(evutil_socket_t fd, short what, void *arg)
     read_side(arg, false, what);
 }
 
-/* Start reading one side (its socket is open). */
-static void read_start(struct vip_conn *c, bool cli)
+/* Start reading one side (its socket is open, or connecting). */
+static void read_start(struct vip_conn *c, bool cli, const struct timeval *tv)
 {
     struct event *ev = cli ? &c->ev_cli_rd : &c->ev_srv_rd;
     struct bufferevent *bev = cli ? c->cli : c->srv;
@@ -452,7 +537,17 @@ static void read_start(struct vip_conn *c, bool cli)
         c->cli_rd = true;
     else
         c->srv_rd = true;
-    event_add(ev, c->v->tv_idle);
+    event_add(ev, tv);
+}
+
+/* The node's connect worked (a byte moved, or it stayed connected and
+ * silent): idle timeouts from now on. */
+static void srv_confirmed(struct vip_conn *c)
+{
+    c->phase = PH_OPEN;
+    if (c->srv_rd && !c->srv_paused && !c->srv_eof)
+        event_add(&c->ev_srv_rd, c->v->tv_idle); /* a new timeout, no epoll call */
+    bufferevent_set_timeouts(c->srv, NULL, c->v->tv_idle);
 }
 
 /* A side's queue drained (to the low watermark): resume reading the other
@@ -470,8 +565,11 @@ static void cli_write_cb(struct bufferevent *bev, void *arg)
 static void srv_write_cb(struct bufferevent *bev, void *arg)
 {
     struct vip_conn *c = arg;
-    if (c->phase != PH_OPEN)
-        return;
+    /* queued bytes went out: the connect worked */
+    c->hdr_queued = 0;
+    c->fwd = true;
+    if (c->phase == PH_CONNECTING)
+        srv_confirmed(c);
     read_resume(c, true);
     if (c->cli_eof && !c->srv_shut) {
         shut_when_flushed(c, c->srv, &c->srv_shut);
@@ -491,10 +589,26 @@ static void node_failed(struct vip_conn *c, const char *why)
     if (be)
         be->failed_until_ms = now_ms(v) + VIP_FAILED_HOLD_MS;
     conn_detach_backend(c);
+    if (c->srv_rd) {
+        event_del(&c->ev_srv_rd);
+        c->srv_rd = false;
+    }
     if (c->srv) {
+        /* the partner's bytes that never left: for the next node */
+        struct evbuffer *out = bufferevent_get_output(c->srv);
+        evbuffer_drain(out, c->hdr_queued);
+        if (evbuffer_get_length(out)) {
+            if (!c->carry)
+                c->carry = evbuffer_new();
+            if (c->carry)
+                evbuffer_add_buffer(c->carry, out);
+        }
         bufferevent_free(c->srv);
         c->srv = NULL;
     }
+    c->hdr_done = false;
+    c->hdr_queued = 0;
+    c->srv_paused = false;
     bool retry = c->attempts < VIP_MAX_ATTEMPTS;
     LOG_WARN("vip", "connect from %s to node %s failed: %s%s", pin_source(c->pin), id, why,
              retry ? "" : "; connection closed");
@@ -507,29 +621,14 @@ static void node_failed(struct vip_conn *c, const char *why)
     conn_connect(c, next);
 }
 
-/* Write-side events of the node's bufferevent: the connect, write errors,
- * a write stalled for the idle timeout. */
+/* Write-side events of the node's bufferevent: a write error, or a write
+ * that did not progress (before any byte moved: the connect timed out). */
 static void srv_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct vip_conn *c = arg;
     int err = EVUTIL_SOCKET_ERROR();
-    if (c->in_connect) {
-        c->connect_err = true; /* handled by conn_connect once it returns */
-        return;
-    }
-    if (c->phase == PH_CONNECTING) {
-        if (what & BEV_EVENT_CONNECTED) {
-            c->phase = PH_OPEN;
-            bufferevent_set_timeouts(c->srv, NULL, c->v->tv_idle);
-            c->last_read_ms = now_ms(c->v);
-            /* the partner's bytes waited in its socket until now, so a
-             * failed connect can be retried with nothing lost */
-            read_start(c, false);
-            read_start(c, true);
-            return;
-        }
+    if (c->phase == PH_CONNECTING && !c->fwd) {
         node_failed(c, (what & BEV_EVENT_TIMEOUT) ? "connect timeout"
-                       : (what & BEV_EVENT_EOF)   ? "closed at once"
                                                   : evutil_socket_error_to_string(err));
         return;
     }
@@ -586,6 +685,12 @@ static void conn_connect(struct vip_conn *c, const char *node)
         if (bind(fd, (struct sockaddr *)&v->src_bind, v->src_bind_len) < 0)
             LOG_DEBUG("vip", "cannot leave from the VIP address: %s", strerror(errno));
     }
+    if (connect(fd, (struct sockaddr *)&sa, salen) < 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        node_failed(c, strerror(e));
+        return;
+    }
     c->srv = bufferevent_socket_new(v->b->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!c->srv) {
         close(fd);
@@ -594,27 +699,24 @@ static void conn_connect(struct vip_conn *c, const char *node)
     }
     bufferevent_setcb(c->srv, NULL, srv_write_cb, srv_event_cb, c);
     bufferevent_setwatermark(c->srv, EV_WRITE, VIP_BUF_MAX / 2, 0);
-    bufferevent_set_timeouts(c->srv, v->tv_connect, v->tv_connect);
-    if (v->b->cfg.vip_proxy_protocol) {
-        uint8_t hdr[VIP_PP2_MAX];
-        struct sockaddr_storage dst;
-        const struct sockaddr *d = (const struct sockaddr *)&c->lst->addr;
-        if (c->lst->wildcard) {
-            socklen_t dl = sizeof(dst);
-            if (getsockname(bufferevent_getfd(c->cli), (struct sockaddr *)&dst, &dl) == 0)
-                d = (const struct sockaddr *)&dst;
+    bufferevent_set_timeouts(c->srv, NULL, v->tv_connect);
+    c->hdr_done = !v->b->cfg.vip_proxy_protocol;
+    if (c->carry && evbuffer_get_length(c->carry)) {
+        /* a retry: what the partner sent before goes first */
+        if (!c->hdr_done) {
+            uint8_t hdr[VIP_PP2_MAX];
+            size_t hl = conn_pp2(c, hdr);
+            bufferevent_write(c->srv, hdr, hl);
+            c->hdr_queued = (uint8_t)hl;
+            c->hdr_done = true;
         }
-        size_t n = vip_pp2_build(hdr, (const struct sockaddr *)&c->src, d);
-        bufferevent_write(c->srv, hdr, n);
+        bufferevent_write_buffer(c->srv, c->carry);
     }
-    c->in_connect = true;
-    c->connect_err = false;
-    int rc = bufferevent_socket_connect(c->srv, (struct sockaddr *)&sa, (int)salen);
-    c->in_connect = false;
-    if (rc < 0 || c->connect_err) {
-        node_failed(c, strerror(errno));
-        return;
-    }
+    read_start(c, false, v->tv_connect);
+    if (!c->cli_rd)
+        read_start(c, true, v->tv_idle);
+    else if (c->cli_paused)
+        read_resume(c, true);
     LOG_DEBUG("vip", "connection from %s to node %s (attempt %u)", pin_source(c->pin), node,
               c->attempts);
 }
@@ -685,8 +787,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->phase = PH_RESOLVING;
     c->last_read_ms = now_ms(v);
     pin_conn_opened(v->pins, p);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* TCP_NODELAY comes from the listening socket (Linux copies it) */
     c->cli = bufferevent_socket_new(v->b->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!c->cli) {
         evutil_closesocket(fd);
@@ -845,7 +946,10 @@ struct vip *vip_new(struct balancer *b, char *err, size_t errlen)
         vip_free(v);
         return NULL;
     }
-    if (!is_wildcard(&addr)) {
+    bool wildcard = is_wildcard(&addr);
+    if (!wildcard && cfg->vip_proxy_protocol) {
+        /* the nodes believe PROXY headers from the VIP address
+         * (external.proxy_protocol_from): leave from it */
         v->src_bind = addr;
         v->src_bind_len = alen;
         v->bind_src = true;
@@ -867,7 +971,7 @@ struct vip *vip_new(struct balancer *b, char *err, size_t errlen)
         vl->v = v;
         vl->addr = addr;
         vl->alen = alen;
-        vl->wildcard = !v->bind_src;
+        vl->wildcard = wildcard;
         if (addr.ss_family == AF_INET)
             ((struct sockaddr_in *)&vl->addr)->sin_port = htons(vl->port);
         else
@@ -883,6 +987,8 @@ struct vip *vip_new(struct balancer *b, char *err, size_t errlen)
             return NULL;
         }
         evconnlistener_set_error_cb(vl->l, listener_error_cb);
+        int one = 1; /* inherited by every accepted socket: no call per connection */
+        setsockopt(evconnlistener_get_fd(vl->l), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         v->n_lst++;
         LOG_INFO("vip",
                  "VIP listening on %s port %u (%s), pins idle %d s, PROXY v2 %s, at most "

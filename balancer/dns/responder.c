@@ -571,8 +571,12 @@ void dns_server_free(struct dns_server *d)
         return;
     if (d->listening_health)
         health_off_change(d->b->health, on_health, d);
-    while (d->conns)
-        tcp_close(d->conns);
+    for (struct tcp_conn *c = d->conns, *next; c; c = next) {
+        next = c->next;
+        bufferevent_free(c->bev);
+        free(c);
+    }
+    d->conns = NULL;
     if (d->tcp)
         evconnlistener_free(d->tcp);
     if (d->udp_ev)

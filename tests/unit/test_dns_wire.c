@@ -124,7 +124,7 @@ static void test_parse_bad_names(void **state)
     n = tq_build(m, name, DNS_T_A, DNS_C_IN, &plain);
     assert_int_equal(dns_parse_query(m, n, &q), DNS_PARSE_OK);
     assert_int_equal(q.qname_len, 255);
-    strcpy(name + w, "zz");
+    memcpy(name + w, "zz", 3);
     n = tq_build(m, name, DNS_T_A, DNS_C_IN, &plain);
     assert_int_equal(dns_parse_query(m, n, &q), DNS_PARSE_FORMERR);
 }

@@ -38,6 +38,7 @@ for t in tests/integration/*.sh tests/failover/*.sh; do
     [ -f "$t" ] && run_one "${t#tests/}" bash "$t"
 done
 [ -x tests/fuzz/run.sh ] && run_one "fuzz/sip_parser" tests/fuzz/run.sh
+[ -x tests/fuzz/xmpp_stream.sh ] && run_one "fuzz/xmpp_stream" tests/fuzz/xmpp_stream.sh
 
 echo
 [ ${#failed[@]} -gt 0 ] && printf 'failed: %s\n' "${failed[*]}"

@@ -1,0 +1,33 @@
+#!/bin/bash
+# xmpp_stream.sh -- builds the XMPP stream parser fuzz target
+# (fuzz_xmpp_stream.c) and runs it for a bounded time, like run.sh for SIP.
+#
+# FUZZ_SECONDS (default 30) bounds the run. Exit 0 clean, 77 when clang or
+# libFuzzer is missing, non-zero on a crash or a serialisation that does not
+# parse back (its input is kept in build-san/fuzz/).
+cd "$(dirname "$0")/../.." || exit 1
+OUT=build-san/fuzz
+BIN=$OUT/fuzz_xmpp_stream
+mkdir -p "$OUT"
+
+command -v clang >/dev/null 2>&1 || { echo "SKIP: clang not installed"; exit 77; }
+if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+        -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+        -Ishared -Inode tests/fuzz/fuzz_xmpp_stream.c node/xmpp/stream.c node/xmpp/serialise.c \
+        -lexpat -o "$BIN" 2>"$OUT/build-xmpp.log"; then
+    cat "$OUT/build-xmpp.log"
+    if grep -q -e "libclang_rt.fuzzer" -e "cannot find.*fuzzer" "$OUT/build-xmpp.log"; then
+        echo "SKIP: libFuzzer runtime missing (libclang-rt-14-dev)"
+        exit 77
+    fi
+    exit 1
+fi
+
+CORPUS=$(mktemp -d)
+trap 'rm -rf "$CORPUS"' EXIT
+cp tests/fuzz/corpus_xmpp/* "$CORPUS"/
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+"$BIN" -max_total_time="${FUZZ_SECONDS:-30}" -max_len=8192 -timeout=10 -print_final_stats=1 \
+    -artifact_prefix="$OUT/xmpp-" "$CORPUS"

@@ -146,7 +146,9 @@ struct gw_sub {
 };
 
 /* Store a subscription (this node's copy, and the pool's record with its
- * next due time: a refresh for GW_SUB_XMPP, the expiry for GW_SUB_SIP). */
+ * next due time: a refresh for GW_SUB_XMPP, the expiry for GW_SUB_SIP). The
+ * pool's cseq is only set when the record has none: gw_sub_next_cseq owns
+ * it from then on. */
 void gw_sub_save(struct node *n, const struct gw_sub *s);
 /* Forget it here and in the pool. */
 void gw_sub_delete(struct node *n, const struct gw_sub *s);
@@ -159,12 +161,15 @@ typedef void (*gw_subs_fn)(struct node *n, void *arg, struct gw_sub **s, size_t 
 void gw_sub_get(struct node *n, const char *call_id, gw_sub_fn cb, void *arg);
 void gw_sub_find(struct node *n, enum gw_sub_dir dir, const char *sip, const char *xmpp,
                  gw_subs_fn cb, void *arg);
-/* The next CSeq for a request we send in s's dialog: s->cseq + 1, stored
- * (fire and forget) so that the node handling the dialog's next event, read
- * fresh from the pool, goes on from there. Two nodes handling events of one
- * subscription in the same few milliseconds could pick the same number; the
- * far end then answers 500 to the later one, which is logged. */
-uint32_t gw_sub_next_cseq(struct node *n, struct gw_sub *s);
+/* The next CSeq for a request we send in s's dialog. With the pool up it is
+ * HINCRBY on the record (atomic: nodes handling events of one subscription
+ * at once never reuse a number, and the replies come in the order asked, so
+ * requests leave in CSeq order); else this node's copy counts. cb gets a
+ * copy of s with s->cseq set (borrowed for the call; cb runs inside this
+ * call without the pool), or NULL when the gateway is closing. arg is cb's
+ * to free. */
+typedef void (*gw_cseq_fn)(struct node *n, void *arg, struct gw_sub *s);
+void gw_sub_next_cseq(struct node *n, const struct gw_sub *s, gw_cseq_fn cb, void *arg);
 int gw_subs_start(struct node *n);
 void gw_subs_free_all(struct xmpp_gateway *g);
 

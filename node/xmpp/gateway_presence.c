@@ -27,6 +27,7 @@
  *   no refresh by Expires          -> NOTIFY terminated;reason=timeout
  * Both directions pass the policy (gw_policy_check) before anything starts;
  * a refusal is 403 inward and a <forbidden/> presence error outward. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,19 +156,27 @@ struct sub_op {
 
 static void notify_sent(struct node *n, void *arg, int status, const struct sip_msg *resp);
 
-/* NOTIFY the internal watcher of s: state "active", "pending" or
- * "terminated" (with reason); PIDF with s->pres (closed when unknown). */
-static void sip_notify(struct node *n, struct gw_sub *s, const char *state, const char *reason)
+struct notify_ctx {
+    char state[16];
+    char reason[24]; /* "" for none */
+};
+
+static void notify_go(struct node *n, void *arg, struct gw_sub *s)
 {
-    uint32_t cseq = gw_sub_next_cseq(n, s);
+    struct notify_ctx *x = arg;
+    if (!s) {
+        free(x);
+        return;
+    }
     char hdrs[3500], ss[100];
-    dialog_headers(n, s, cseq, "NOTIFY", hdrs, sizeof(hdrs));
+    dialog_headers(n, s, s->cseq, "NOTIFY", hdrs, sizeof(hdrs));
     uint64_t now = now_ms();
     long left = s->expires_ms > now ? (long)((s->expires_ms - now + 999) / 1000) : 0;
-    if (strcmp(state, "terminated") == 0)
-        snprintf(ss, sizeof(ss), "terminated%s%s", reason ? ";reason=" : "", reason ? reason : "");
+    if (strcmp(x->state, "terminated") == 0)
+        snprintf(ss, sizeof(ss), "terminated%s%s", x->reason[0] ? ";reason=" : "", x->reason);
     else
-        snprintf(ss, sizeof(ss), "%s;expires=%ld", state, left);
+        snprintf(ss, sizeof(ss), "%s;expires=%ld", x->state, left);
+    free(x);
     size_t hl = strlen(hdrs);
     snprintf(hdrs + hl, sizeof(hdrs) - hl, "Subscription-State: %s\r\n", ss);
     char body[2048];
@@ -183,12 +192,26 @@ static void sip_notify(struct node *n, struct gw_sub *s, const char *state, cons
         return;
     }
     n->gateway->stats.presence_to_sip++;
-    LOG_INFO("xmpp-gw", "NOTIFY %s (%s) to %s for %s", ss,
+    LOG_INFO("xmpp-gw", "NOTIFY %s (%s) to %s for %s, CSeq %u", ss,
              s->have_pres ? (s->pres.open ? (gw_show_name(s->pres.show) ? gw_show_name(s->pres.show)
                                                                         : "open")
                                           : "closed")
                           : "unknown",
-             s->sip, s->xmpp);
+             s->sip, s->xmpp, s->cseq);
+}
+
+/* NOTIFY the internal watcher of s: state "active", "pending" or
+ * "terminated" (with reason); PIDF with s->pres (closed when unknown), as s
+ * is now (the CSeq may come later, from the pool). */
+static void sip_notify(struct node *n, const struct gw_sub *s, const char *state,
+                       const char *reason)
+{
+    struct notify_ctx *x = calloc(1, sizeof(*x));
+    if (!x)
+        return;
+    snprintf(x->state, sizeof(x->state), "%s", state);
+    snprintf(x->reason, sizeof(x->reason), "%s", reason ? reason : "");
+    gw_sub_next_cseq(n, s, notify_go, x);
 }
 
 static void drop_if_same(struct node *n, void *arg, struct gw_sub *s)
@@ -214,12 +237,13 @@ static void notify_sent(struct node *n, void *arg, int status, const struct sip_
 
 static void subscribe_sent(struct node *n, void *arg, int status, const struct sip_msg *resp);
 
-/* SUBSCRIBE for s (GW_SUB_XMPP): out of dialog while s->rtag is empty. */
-static void sip_subscribe(struct node *n, struct gw_sub *s, int expires)
+static void subscribe_go(struct node *n, void *arg, struct gw_sub *s)
 {
-    uint32_t cseq = gw_sub_next_cseq(n, s);
+    int expires = (int)(intptr_t)arg;
+    if (!s)
+        return;
     char hdrs[3500];
-    dialog_headers(n, s, cseq, "SUBSCRIBE", hdrs, sizeof(hdrs));
+    dialog_headers(n, s, s->cseq, "SUBSCRIBE", hdrs, sizeof(hdrs));
     size_t hl = strlen(hdrs);
     snprintf(hdrs + hl, sizeof(hdrs) - hl, "Accept: " PIDF_CONTENT_TYPE "\r\nExpires: %d\r\n",
              expires);
@@ -239,7 +263,14 @@ static void sip_subscribe(struct node *n, struct gw_sub *s, int expires)
         return;
     }
     n->gateway->stats.presence_to_sip++;
-    LOG_INFO("xmpp-gw", "SUBSCRIBE (Expires %d) to %s for %s", expires, s->sip, s->xmpp);
+    LOG_INFO("xmpp-gw", "SUBSCRIBE (Expires %d) to %s for %s, CSeq %u", expires, s->sip, s->xmpp,
+             s->cseq);
+}
+
+/* SUBSCRIBE for s (GW_SUB_XMPP): out of dialog while s->rtag is empty. */
+static void sip_subscribe(struct node *n, const struct gw_sub *s, int expires)
+{
+    gw_sub_next_cseq(n, s, subscribe_go, (void *)(intptr_t)expires);
 }
 
 /* A new subscription of XMPP user xmpp to internal user sip. */
@@ -456,14 +487,19 @@ static void notify_found(struct node *n, void *arg, struct gw_sub *s)
         held_free(h);
         return;
     }
+    char ss[200];
+    gw_hdr_value(&m, SIP_HDR_SUBSCRIPTION_STATE, NULL, ss, sizeof(ss));
     if (!s || s->dir != GW_SUB_XMPP || !slice_eq_cstr_ci(m.to_tag, s->ltag) ||
         (s->rtag[0] && !slice_eq(m.from_tag, slice_cstr(s->rtag)))) {
-        gw_sip_reply(n, c, &m, 481, "Subscription Does Not Exist", NULL, NULL);
+        /* the final NOTIFY after our unsubscribe finds the subscription gone
+         * (deleted at the 2xx): it is welcome all the same (RFC 6665 4.1.2.3) */
+        if (state_is(ss, "terminated"))
+            gw_sip_reply(n, c, &m, 200, "OK", NULL, NULL);
+        else
+            gw_sip_reply(n, c, &m, 481, "Subscription Does Not Exist", NULL, NULL);
         held_free(h);
         return;
     }
-    char ss[200];
-    gw_hdr_value(&m, SIP_HDR_SUBSCRIPTION_STATE, NULL, ss, sizeof(ss));
     if (!s->rtag[0]) /* the NOTIFY came before the 2xx (RFC 6665 4.1.2.4) */
         slice_copy(m.from_tag, s->rtag, sizeof(s->rtag));
     char target[512];
@@ -589,8 +625,10 @@ static void sip_sub_siblings(struct node *n, void *arg, struct gw_sub **v, size_
             s->have_pres = true;
         }
     }
-    if (x->fetch) {
+    if (x->fetch) { /* stored for the moment its NOTIFY takes a CSeq */
+        gw_sub_save(n, s);
         sip_notify(n, s, "terminated", "timeout");
+        gw_sub_delete(n, s);
         free(x);
         return;
     }

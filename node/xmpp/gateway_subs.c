@@ -34,6 +34,10 @@ static const char claim_script[] =
     "for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[2], id) end "
     "return ids";
 
+static const char cseq_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HINCRBY', KEYS[1], 'cseq', 1) "
+    "end return 0";
+
 static bool pool_usable(const struct node *n)
 {
     return n->pool && n->pool->up && !n->pool->closing;
@@ -119,7 +123,6 @@ void gw_sub_save(struct node *n, const struct gw_sub *s)
                           "rtag",       s->rtag,
                           "target",     s->target,
                           "route",      s->route,
-                          "cseq",       cseq,
                           "expires_ms", exp,
                           "told",       s->told ? "1" : "0",
                           "have_pres",  s->have_pres ? "1" : "0",
@@ -130,6 +133,7 @@ void gw_sub_save(struct node *n, const struct gw_sub *s)
     p->stats.writes++;
     redis_command_argv(p->redis, pool_write_done, p, (int)(sizeof(argv) / sizeof(argv[0])), argv,
                        NULL);
+    pool_write(p, "HSETNX %s cseq %s", key, cseq);
     pool_write(p, "EXPIRE %s %s", key, ttl);
     pool_write(p, "SADD %s %s", pair, s->call_id);
     pool_write(p, "EXPIRE %s %s", pair, ttl);
@@ -157,19 +161,66 @@ void gw_sub_delete(struct node *n, const struct gw_sub *s)
     pool_write(p, "ZREM %s %s", zkey, s->call_id);
 }
 
-uint32_t gw_sub_next_cseq(struct node *n, struct gw_sub *s)
+struct cseq_ctx {
+    struct node *node;
+    struct gw_sub s;
+    gw_cseq_fn cb;
+    void *arg;
+};
+
+/* The CSeq this node's copy gives (no pool, or Redis failing). */
+static void cseq_local(struct node *n, struct gw_sub *s)
 {
-    s->cseq++;
     struct mem_sub *m = hmap_get(&n->gateway->subs, s->call_id, strlen(s->call_id));
-    if (m && m->s.cseq < s->cseq)
+    if (m && m->s.cseq > s->cseq)
+        s->cseq = m->s.cseq;
+    s->cseq++;
+    if (m)
         m->s.cseq = s->cseq;
-    if (n->pool && !n->pool->closing) {
-        char key[400], v[16];
-        key_sub(n, s->call_id, key, sizeof(key));
-        snprintf(v, sizeof(v), "%" PRIu32, s->cseq);
-        pool_write(n->pool, "HSET %s cseq %s", key, v);
+}
+
+static bool gone(const struct node *n);
+
+static void cseq_done(void *arg, const redisReply *reply, const char *err)
+{
+    struct cseq_ctx *x = arg;
+    struct node *n = x->node;
+    if (gone(n)) {
+        x->cb(n, x->arg, NULL);
+        free(x);
+        return;
     }
-    return s->cseq;
+    if (!pool_reply_failed(reply) && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0) {
+        x->s.cseq = (uint32_t)reply->integer;
+        struct mem_sub *m = hmap_get(&n->gateway->subs, x->s.call_id, strlen(x->s.call_id));
+        if (m)
+            m->s.cseq = x->s.cseq;
+    } else {
+        cseq_local(n, &x->s);
+    }
+    x->cb(n, x->arg, &x->s);
+    free(x);
+}
+
+void gw_sub_next_cseq(struct node *n, const struct gw_sub *s, gw_cseq_fn cb, void *arg)
+{
+    struct cseq_ctx *x = malloc(sizeof(*x));
+    if (!x) {
+        cb(n, arg, NULL);
+        return;
+    }
+    *x = (struct cseq_ctx){n, *s, cb, arg};
+    if (pool_usable(n)) {
+        char key[400];
+        key_sub(n, s->call_id, key, sizeof(key));
+        /* not on a record another node just deleted: that would leave a
+         * stray key without a TTL */
+        if (redis_command(n->pool->redis, cseq_done, x, "EVAL %s 1 %s", cseq_script, key) == 0)
+            return;
+    }
+    cseq_local(n, &x->s);
+    cb(n, arg, &x->s);
+    free(x);
 }
 
 /* ---- reading ---- */
@@ -352,7 +403,7 @@ static void find_finish(struct find_ctx *f)
     } else {
         f->cb(n, f->arg, f->v, f->count);
     }
-    for (size_t i = 0; i < f->count; i++)
+    for (size_t i = 0; f->v && i < f->count; i++) /* nothing is counted without f->v */
         free(f->v[i]);
     free(f->v);
     free(f);

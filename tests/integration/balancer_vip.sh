@@ -19,7 +19,8 @@
 #     refused, another source served meanwhile; silent clients are held,
 #     until the idle timeout;
 #  7. a node that hangs (SIGSTOP): its VIP connections closed when its
-#     liveness expires (no FIN ever comes from it).
+#     liveness expires (no FIN ever comes from it);
+#  8. Redis stopped: pins made locally, written to Redis when it is back.
 . "$EP_ROOT/tests/lib/common.sh"
 . "$EP_LIB/node.sh"
 . "$EP_LIB/kamailio.sh"
@@ -321,6 +322,22 @@ PY
 ep_kill node3 CONT
 assert_log "$WORK/balancer1.log" "node node3 is no longer alive: closing its [0-9]+ VIP connection" \
     "balancer1 closed the hung node's connection"
+
+# ---- 8. Redis away: local pins only, written to Redis once it is back
+redis_stop redis
+vip_py outage <<'PY' || fail "Redis outage: $EP_PY_MSG"
+c, n = via("127.0.14.2", "127.0.14.90")
+c2, n2 = via("127.0.14.2", "127.0.14.90")
+if n2 != n:
+    fail("with Redis down one source went to %s and %s" % (n, n2))
+with open(os.path.join(WORK, "outage.txt"), "w") as f:
+    f.write(n)
+ok("Redis down: 127.0.14.90 pinned locally to %s" % n)
+PY
+redis_start redis 127.0.14.100 6394
+redis_wait $R 10 GET ep:edgepool:pin:127.0.14.90 -- "$(cat "$WORK/outage.txt")" ||
+    fail "the local pin of 127.0.14.90 was not written to Redis when it came back"
+note "the local pin reached Redis once it was back"
 
 for b in balancer1 balancer2; do
     ep_stop $b || fail "$b exited with status $? on SIGTERM"

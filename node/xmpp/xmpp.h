@@ -172,10 +172,8 @@ struct xmpp_send_failure {
 
 /* ---- implemented by the gateway (node/xmpp/gateway.c) ----
  *
- * Until gateway.c exists, gateway_stub.c provides weak defaults (log and
- * drop). libnode.a is an archive sorted by name, so gateway.o comes before
- * gateway_stub.o and the linker takes the gateway's strong definitions; the
- * commit adding gateway.c should `git rm node/xmpp/gateway_stub.c`. */
+ * A program linking libnode.a without the gateway (tests/tools/ep-xmpp.c,
+ * unit tests) defines these two itself, so gateway.o is never pulled in. */
 
 /* Every authorised inbound stanza, in order per stream. The gateway answers
  * (errors, iq results) with xmpp_send_stanza(), which it may call from here.

@@ -205,6 +205,10 @@ out_refused out-badcert badcert.test "^failed x-out-badcert remote-server-not-fo
 out_refused out-blocked blocked.test "^refused policy" "stanza from contoso.test to blocked.test refused: blocked domain"
 out_refused out-stranger stranger.test "^refused policy" "stanza from contoso.test to stranger.test refused: not an XMPP partner"
 
+note "--- SIGHUP: certificates and xmpp settings re-read, streams go on"
+ep_kill node1 HUP
+wait_log "$N" "info xmpp: reloaded: certificates and settings" 10 || fail "no xmpp reload on SIGHUP"
+
 note "--- others unaffected: bob and carol still get through, node1 still up"
 client bob3 bob@jabber.test 127.0.15.10 send alice@contoso.test "hello again" wait 2
 wait_log "$N" "stanza in: <message> from bob@jabber.test/[^ ]+ to alice@contoso.test .*hello again" 10 ||

@@ -130,9 +130,10 @@ static struct xnode *xnode_new(const char *qname, const char **atts)
     w[nslen] = '\0';
     x->e.ns = w;
     w += nslen + 1;
-    strcpy(w, local);
+    size_t len = strlen(local) + 1; /* need counted every string with its NUL */
+    memcpy(w, local, len);
     x->e.name = w;
-    w += strlen(local) + 1;
+    w += len;
     size_t k = 0;
     for (const char **a = atts; a[0]; a += 2, k++) {
         const char *ans, *alocal;
@@ -144,12 +145,14 @@ static struct xnode *xnode_new(const char *qname, const char **atts)
             x->attrs[k].ns = w;
             w += anslen + 1;
         }
-        strcpy(w, alocal);
+        len = strlen(alocal) + 1;
+        memcpy(w, alocal, len);
         x->attrs[k].name = w;
-        w += strlen(alocal) + 1;
-        strcpy(w, a[1]);
+        w += len;
+        len = strlen(a[1]) + 1;
+        memcpy(w, a[1], len);
         x->attrs[k].value = w;
-        w += strlen(a[1]) + 1;
+        w += len;
     }
     x->e.attrs = x->attrs;
     x->e.n_attrs = n_attrs;

@@ -58,6 +58,9 @@ struct vip_listener {
     bool wildcard;
     uint16_t port;
     enum vip_kind kind;
+    struct event ev_resume; /* accepting again after running out of descriptors */
+    bool resume_set;
+    uint64_t err_log_ms;
 };
 
 enum vip_phase { PH_FREE, PH_RESOLVING, PH_CONNECTING, PH_OPEN };
@@ -810,12 +813,33 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     conn_connect(c, node);
 }
 
+static void listener_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct vip_listener *vl = arg;
+    evconnlistener_enable(vl->l);
+}
+
+/* Out of descriptors (or memory) the pending connection stays queued and
+ * the listener would spin: stop accepting for 100 ms, say so once a second. */
 static void listener_error_cb(struct evconnlistener *l, void *arg)
 {
     struct vip_listener *vl = arg;
     int err = EVUTIL_SOCKET_ERROR();
-    LOG_ERROR("vip", "accept on port %u failed: %s (continuing)", vl->port,
-              evutil_socket_error_to_string(err));
+    uint64_t now = now_ms(vl->v);
+    if (now - vl->err_log_ms >= 1000) {
+        vl->err_log_ms = now;
+        LOG_ERROR("vip", "accept on port %u failed: %s (%llu connections open)", vl->port,
+                  evutil_socket_error_to_string(err), (unsigned long long)vl->v->st.active);
+    }
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        static const struct timeval pause = {0, 100000};
+        if (!vl->resume_set) {
+            event_assign(&vl->ev_resume, vl->v->b->base, -1, 0, listener_resume, vl);
+            vl->resume_set = true;
+        }
+        evconnlistener_disable(l);
+        event_add(&vl->ev_resume, &pause);
+    }
 }
 
 /* ---- node health ---------------------------------------------------------- */
@@ -1015,8 +1039,11 @@ void vip_free(struct vip *v)
 {
     if (!v)
         return;
-    for (int i = 0; v->lst && i < v->n_lst; i++) /* no listeners without v->lst */
+    for (int i = 0; v->lst && i < v->n_lst; i++) { /* no listeners without v->lst */
+        if (v->lst[i].resume_set)
+            event_del(&v->lst[i].ev_resume);
         evconnlistener_free(v->lst[i].l);
+    }
     free(v->lst);
     while (v->all)
         conn_close(v->all, "shutting down");

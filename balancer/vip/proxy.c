@@ -599,6 +599,7 @@ static void node_failed(struct vip_conn *c, const char *why)
     if (c->srv) {
         /* the partner's bytes that never left: for the next node */
         struct evbuffer *out = bufferevent_get_output(c->srv);
+        evbuffer_unfreeze(out, 1); /* only the bufferevent drains it, and it is going */
         evbuffer_drain(out, c->hdr_queued);
         if (evbuffer_get_length(out)) {
             if (!c->carry)

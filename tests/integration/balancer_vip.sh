@@ -20,7 +20,10 @@
 #     until the idle timeout;
 #  7. a node that hangs (SIGSTOP): its VIP connections closed when its
 #     liveness expires (no FIN ever comes from it);
-#  8. Redis stopped: pins made locally, written to Redis when it is back.
+#  8. Redis stopped: pins made locally, written to Redis when it is back;
+#  9. a node whose connect hangs: after the connect timeout the connection
+#     goes to another node, the partner's ClientHello and the PROXY header
+#     carried (the TLS handshake completes there).
 . "$EP_ROOT/tests/lib/common.sh"
 . "$EP_LIB/node.sh"
 . "$EP_LIB/kamailio.sh"
@@ -338,6 +341,48 @@ redis_start redis 127.0.14.100 6394
 redis_wait $R 10 GET ep:edgepool:pin:127.0.14.90 -- "$(cat "$WORK/outage.txt")" ||
     fail "the local pin of 127.0.14.90 was not written to Redis when it came back"
 note "the local pin reached Redis once it was back"
+
+# ---- 9. a node whose connect hangs (its accept queue full: SYNs dropped):
+# after vip.connect_timeout_ms the connection goes on to the next node with
+# what the partner sent so far (its TLS ClientHello) behind the PROXY header.
+# A third balancer with static nodes and a slow check interval, so the stuck
+# node stays "up"; on VIP2's address (trusted by the nodes), port 5062.
+ep_spawn fake_node /usr/bin/python3 -c 'import socket, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.14.99", 5061)); l.listen(0); time.sleep(120)'
+wait_tcp 127.0.14.99 5061 || fail "the stuck node does not listen"
+cat >"$WORK/balancer3.conf" <<CONF
+balancer = { id = "balancer3"; log_level = "info"; };
+vip = { listen = "$VIP2"; ports = [ "5062" ]; proxy_protocol = true; connect_timeout_ms = 300; };
+nodes = { static = [ "stuck@127.0.14.99", "node2@127.0.14.12" ]; };
+health = { check = "tcp"; interval_ms = 60000; timeout_ms = 200; rise = 1; fall = 2; };
+dns = { enabled = false; };
+admin = { listen = ""; };
+CONF
+ep_spawn balancer3 "$EP_BIN/edge-balancer" -f -c "$WORK/balancer3.conf"
+wait_tcp $VIP2 5062 || fail "balancer3 does not listen on $VIP2:5062"
+sleep 0.5 # its first check took the stuck node's one accept slot
+vip_py stuck <<'PY' || fail "connect timeout and retry: $EP_PY_MSG"
+for s in range(100, 104):
+    src = "127.0.14.%d" % s
+    t0 = time.monotonic()
+    c = tls("127.0.14.3:5062", src=src)
+    took = time.monotonic() - t0
+    n = node_of(src, c.local[1])
+    if n != "node2":
+        fail("%s ended on %r" % (src, n))
+    c.send(Req("OPTIONS", "sip:sip.contoso.test", c))
+    c.expect(200, 5, "OPTIONS through the retried connection")
+    if took >= 0.3:
+        ok("%s: the stuck node timed out, handshake completed on node2 after %.3f s" % (src, took))
+        break
+    note("%s went to node2 directly (%.3f s)" % (src, took))
+else:
+    fail("no connection tried the stuck node first")
+PY
+assert_log "$WORK/balancer3.log" "connect from 127\.0\.14\.10[0-3] to node stuck failed: connect timeout" \
+    "balancer3 gave up on the stuck node after its connect timeout"
+ep_stop balancer3 || fail "balancer3 exited with status $? on SIGTERM"
 
 for b in balancer1 balancer2; do
     ep_stop $b || fail "$b exited with status $? on SIGTERM"

@@ -1,13 +1,16 @@
-/* proxy.c -- the VIP's L4 TCP proxy (see vip.h): listeners, one pair of
- * bufferevents per connection splicing bytes both ways (TLS untouched),
- * backpressure by watermarks, half-close, idle and connect timeouts, retry on
- * another node when a connect fails, and the per-node connection lists that
- * let a dead node's connections be closed at once.
+/* proxy.c -- the VIP's L4 TCP proxy (see vip.h): listeners, the splice of
+ * bytes both ways (TLS untouched), backpressure, half-close, idle and
+ * connect timeouts, retry on another node when a connect fails, and the
+ * per-node connection lists that let a dead node's connections be closed at
+ * once.
  *
- * Connections come from a free list grown in slabs, so once warm a
- * connection costs no allocation of ours beyond its two bufferevents; a
- * source seen before is pinned from the local table (pin.c) without a Redis
- * round trip. */
+ * Per connection: one bufferevent per side for what a socket did not take
+ * at once (its output queue, write watermark, write errors and stalls), our
+ * own read event per side (one recv of up to 64 KiB, sent straight on), an
+ * optimistic connect to the node. Connections come from a free list grown
+ * in slabs, so once warm a connection costs no allocation of ours beyond its
+ * two bufferevents; a source seen before is pinned from the local table
+ * (pin.c) without a Redis round trip. */
 #include "vip/vip.h"
 
 #include <arpa/inet.h>

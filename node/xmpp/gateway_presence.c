@@ -525,6 +525,15 @@ static void notify_found(struct node *n, void *arg, struct gw_sub *s)
         held_free(h);
         return;
     }
+    /* the notifier's word on the expiry (RFC 6665 4.1.2.3): also what keeps
+     * the record right when this NOTIFY and our SUBSCRIBE's 2xx are handled
+     * at once (on two nodes, or one) and the last to write wins */
+    const char *ex = strstr(ss, "expires=");
+    if (ex && !state_is(ss, "terminated")) {
+        long e = strtol(ex + 8, NULL, 10);
+        if (e > 0 && e <= 86400)
+            s->expires_ms = now_ms() + (uint64_t)e * 1000;
+    }
     if (state_is(ss, "active")) {
         s->state = GW_SUB_ACTIVE;
         if (!s->told) {
@@ -937,6 +946,8 @@ void gw_presence_from_xmpp(struct node *n, const struct xmpp_stanza *st)
 void gw_presence_due(struct node *n, struct gw_sub *s)
 {
     uint64_t now = now_ms();
+    LOG_DEBUG("xmpp-gw", "subscription %s (%s %s %s) due", s->call_id, s->sip,
+              s->dir == GW_SUB_SIP ? "watches" : "watched by", s->xmpp);
     if (s->dir == GW_SUB_SIP) {
         if (s->expires_ms > now) {
             gw_sub_save(n, s); /* refreshed meanwhile: due again at its new end */

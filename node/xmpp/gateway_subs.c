@@ -507,8 +507,15 @@ static void due_cb(struct node *n, void *arg, struct gw_sub *s)
 static void claim_done(void *arg, const redisReply *reply, const char *err)
 {
     struct node *n = arg;
-    if (gone(n) || pool_reply_failed(reply) || reply->type != REDIS_REPLY_ARRAY)
+    if (gone(n))
         return;
+    if (pool_reply_failed(reply) || reply->type != REDIS_REPLY_ARRAY) {
+        LOG_DEBUG("xmpp-gw", "claiming due subscriptions failed: %s",
+                  reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                  : err                                     ? err
+                                                            : "?");
+        return;
+    }
     for (size_t i = 0; i < reply->elements; i++) {
         const redisReply *e = reply->element[i];
         if (e->type != REDIS_REPLY_STRING)

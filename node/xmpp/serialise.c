@@ -1,5 +1,6 @@
 /* serialise.c -- XML text from element trees (xmpp.h, stream.h): escaping,
  * namespace-correct serialisation, and lookups in a tree. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,10 @@ void xbuf_add(struct xbuf *b, const char *s, size_t len)
     b->p[b->len] = '\0';
 }
 
-void xbuf_adds(struct xbuf *b, const char *s) { xbuf_add(b, s, strlen(s)); }
+void xbuf_adds(struct xbuf *b, const char *s)
+{
+    xbuf_add(b, s, strlen(s));
+}
 
 void xbuf_free(struct xbuf *b)
 {
@@ -99,18 +103,33 @@ static void add_attr(struct xbuf *b, const char *name, const char *value)
 
 static void serialise(struct xbuf *b, const struct xmpp_elem *e, const char *parent_ns, int depth);
 
-static void serialise_content(struct xbuf *b, const struct xmpp_elem *e, int depth)
+/* default_ns is the default namespace in scope for e's children. */
+static void serialise_content(struct xbuf *b, const struct xmpp_elem *e, const char *default_ns,
+                              int depth)
 {
     xbuf_add_esc(b, e->text, e->text_len);
     for (const struct xmpp_elem *c = e->children; c; c = c->next)
-        serialise(b, c, e->ns, depth + 1);
+        serialise(b, c, default_ns, depth + 1);
+}
+
+/* An element in the XML namespace itself (<xml:foo/>, legal if odd) keeps
+ * its reserved prefix: binding that namespace as a default with xmlns is not
+ * well-formed (Namespaces in XML 1.0, section 3), and leaves the default
+ * namespace in scope as it was. */
+static void add_elem_name(struct xbuf *b, const struct xmpp_elem *e)
+{
+    if (strcmp(e->ns, NS_XML) == 0)
+        xbuf_adds(b, "xml:");
+    xbuf_adds(b, e->name);
 }
 
 static void serialise(struct xbuf *b, const struct xmpp_elem *e, const char *parent_ns, int depth)
 {
+    const char *in_scope = parent_ns ? parent_ns : "";
+    bool xml_ns = strcmp(e->ns, NS_XML) == 0;
     xbuf_adds(b, "<");
-    xbuf_adds(b, e->name);
-    if (strcmp(e->ns, parent_ns ? parent_ns : "") != 0)
+    add_elem_name(b, e);
+    if (!xml_ns && strcmp(e->ns, in_scope) != 0)
         add_attr(b, "xmlns", e->ns);
     for (size_t i = 0; i < e->n_attrs; i++) {
         const struct xmpp_attr *a = &e->attrs[i];
@@ -133,9 +152,9 @@ static void serialise(struct xbuf *b, const struct xmpp_elem *e, const char *par
         return;
     }
     xbuf_adds(b, ">");
-    serialise_content(b, e, depth);
+    serialise_content(b, e, xml_ns ? in_scope : e->ns, depth);
     xbuf_adds(b, "</");
-    xbuf_adds(b, e->name);
+    add_elem_name(b, e);
     xbuf_adds(b, ">");
 }
 
@@ -146,11 +165,10 @@ void xmpp_serialise(struct xbuf *b, const struct xmpp_elem *e, const char *paren
 
 void xmpp_serialise_inner(struct xbuf *b, const struct xmpp_elem *e)
 {
-    serialise_content(b, e, 0);
+    serialise_content(b, e, e->ns, 0);
 }
 
-const struct xmpp_elem *xmpp_elem_child(const struct xmpp_elem *e, const char *name,
-                                        const char *ns)
+const struct xmpp_elem *xmpp_elem_child(const struct xmpp_elem *e, const char *name, const char *ns)
 {
     for (const struct xmpp_elem *c = e ? e->children : NULL; c; c = c->next)
         if (strcmp(c->name, name) == 0 && (!ns || strcmp(c->ns, ns) == 0))

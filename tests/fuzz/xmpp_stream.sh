@@ -29,5 +29,5 @@ cp tests/fuzz/corpus_xmpp/* "$CORPUS"/
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-"$BIN" -max_total_time="${FUZZ_SECONDS:-30}" -max_len=8192 -timeout=10 -print_final_stats=1 \
+"$BIN" -max_total_time="${FUZZ_SECONDS:-30}" -error_exitcode=1 -max_len=8192 -timeout=10 -print_final_stats=1 \
     -artifact_prefix="$OUT/xmpp-" "$CORPUS"

@@ -21,13 +21,16 @@
 #include "xmpp/xmpp.h"
 
 /* What the module needs from the rest of the node, here: nothing runs. */
-uint64_t node_now_ms(const struct node *n) { return 0; }
+uint64_t node_now_ms(const struct node *n)
+{
+    return 0;
+}
 void xmpp_gateway_on_stanza(struct node *n, const struct xmpp_stanza *st) {}
 void xmpp_gateway_on_send_failed(struct node *n, const struct xmpp_send_failure *f) {}
 
 #define HDR                                                                                        \
     "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "                                   \
-    "xmlns:stream='http://etherx.jabber.org/streams' from='jabber.test' to='contoso.test' "      \
+    "xmlns:stream='http://etherx.jabber.org/streams' from='jabber.test' to='contoso.test' "        \
     "version='1.0'>"
 
 struct rec {
@@ -57,7 +60,10 @@ static void r_element(void *arg, const struct xmpp_elem *e)
     if (r->stop_after == r->elements)
         xml_stream_stop(r->xs);
 }
-static void r_close(void *arg) { ((struct rec *)arg)->closes++; }
+static void r_close(void *arg)
+{
+    ((struct rec *)arg)->closes++;
+}
 static const struct xml_stream_cbs CBS = {r_open, r_element, r_close};
 
 static enum xml_stream_status feed_all(struct rec *r, size_t max, const char *s, size_t step,
@@ -79,14 +85,16 @@ static enum xml_stream_status feed_all(struct rec *r, size_t max, const char *s,
 
 static void test_events_any_boundaries(void **state)
 {
-    const char *in = HDR "<message from='bob@jabber.test/r' to='alice@contoso.test' type='chat' "
-                         "xml:lang='en'><body>a &amp; b &lt;c&gt;</body><x xmlns='jabber:x:oob'><url>"
-                         "u</url></x></message>  \n<presence from='bob@jabber.test' "
-                         "to='alice@contoso.test'/></stream:stream>";
-    const char *want = "<message from='bob@jabber.test/r' to='alice@contoso.test' type='chat' "
-                       "xml:lang='en'><body>a &amp; b &lt;c&gt;</body><x xmlns='jabber:x:oob'><url>u"
-                       "</url></x></message>\n<presence from='bob@jabber.test' "
-                       "to='alice@contoso.test'/>\n";
+    const char *in =
+        HDR "<message from='bob@jabber.test/r' to='alice@contoso.test' type='chat' "
+            "xml:lang='en'><body>a &amp; b &lt;c&gt;</body><x xmlns='jabber:x:oob'><url>"
+            "u</url></x></message>  \n<presence from='bob@jabber.test' "
+            "to='alice@contoso.test'/></stream:stream>";
+    const char *want =
+        "<message from='bob@jabber.test/r' to='alice@contoso.test' type='chat' "
+        "xml:lang='en'><body>a &amp; b &lt;c&gt;</body><x xmlns='jabber:x:oob'><url>u"
+        "</url></x></message>\n<presence from='bob@jabber.test' "
+        "to='alice@contoso.test'/>\n";
     size_t steps[] = {0, 1, 2, 7, 64};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         struct rec r = {0};
@@ -135,6 +143,24 @@ static void test_tree(void **state)
     assert_non_null(g_last);
     assert_string_equal(g_checked, "<body>x</body><body xml:lang='en'>y</body><thread>t</thread>");
     xml_stream_free(xs);
+}
+
+/* An element in the XML namespace keeps its xml: prefix (binding that
+ * namespace with xmlns is not well-formed), and its children stay in the
+ * default namespace in scope (found by fuzz/xmpp_stream). */
+static void test_xml_namespace_element(void **state)
+{
+    const char *in = HDR "<message to='a@contoso.test'><xml:box xml:p='p'><body>x</body>"
+                         "</xml:box></message></stream:stream>";
+    const char *want = "<message to='a@contoso.test'><xml:box xml:p='p'><body>x</body>"
+                       "</xml:box></message>\n";
+    struct rec r = {0};
+    size_t used;
+    assert_int_equal(feed_all(&r, 4096, in, 0, &used), XS_OK);
+    assert_int_equal(r.elements, 1);
+    assert_string_equal(r.seen.p, want);
+    xbuf_free(&r.seen);
+    xml_stream_free(r.xs);
 }
 
 static void expect_error(const char *in, size_t max, size_t step, const char *cond)
@@ -293,6 +319,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_any_boundaries),
         cmocka_unit_test(test_tree),
+        cmocka_unit_test(test_xml_namespace_element),
         cmocka_unit_test(test_size_bound),
         cmocka_unit_test(test_depth_bound),
         cmocka_unit_test(test_restricted_and_malformed),

@@ -39,6 +39,7 @@ for t in tests/integration/*.sh tests/failover/*.sh; do
 done
 [ -x tests/fuzz/run.sh ] && run_one "fuzz/sip_parser" tests/fuzz/run.sh
 [ -x tests/fuzz/xmpp_stream.sh ] && run_one "fuzz/xmpp_stream" tests/fuzz/xmpp_stream.sh
+[ -x tests/fuzz/dns_query.sh ] && run_one "fuzz/dns_query" tests/fuzz/dns_query.sh
 
 echo
 [ ${#failed[@]} -gt 0 ] && printf 'failed: %s\n' "${failed[*]}"

@@ -1,0 +1,120 @@
+#!/bin/bash
+# node_kill_under_load.sh -- an edge node SIGKILLed under SIP load loses no
+# established dialog, and the balancer's DNS drops it within 2 s.
+#
+# The pool runs on hosts of its own (deploy/netns-pool.sh through
+# tests/lib/netns.sh: network namespaces epft-nk-*, state in $WORK/pool):
+# Redis, the balancer (DNS), node1..3, fabrikam.test's Kamailio edge, our front
+# end (a Kamailio in front of a SIPp UAS). Calls come from fabrikam.test: a
+# SIPp UAC on the partner host over TCP to its Kamailio, which relays them
+# over mutual TLS to sip.contoso.test resolved through our balancer's DNS
+# (Kamailio's DNS cache and failover on: deploy/netns/kamailio-partner.cfg);
+# INVITE/200/ACK, held 6 s, BYE from the partner side. While many dialogs are
+# established through node1 (counted in Redis), node1 gets SIGKILL; then:
+#  - every call whose 200 came (established) has its BYE answered 200: the
+#    partner's Kamailio, refused by node1's address, fails over to the next A
+#    record of sip.contoso.test and node2/node3 route the BYE from its Route
+#    set; the BYEs of the dialogs node1 held are checked one by one;
+#  - calls cut in their setup at the kill are counted apart (at most 5);
+#  - the time until the balancer's answers (asked from the partner's host)
+#    stop listing node1 is < 2 s.
+# Figures: calls total / established at the kill (all, through node1) / BYEs
+# ok / failed (established then failed, setups cut), DNS removal time.
+. "${EP_ROOT:-.}/tests/lib/common.sh"
+. "$EP_LIB/netns.sh"
+ep_setup node_kill_under_load
+need_cmd ip sipp kamailio redis-server redis-cli nsd kdig
+need_bin edge-node edge-balancer
+[ "$(id -u)" = 0 ] || skip "network namespaces need root"
+ep_certs
+
+CALLS=240 RATE=20 HOLD_MS=6000
+# the partner caches our A records 1 s at most, so the balancer's rotation
+# spreads new dialogs over the three nodes within the first seconds
+netns_pool_up epft-nk- EP_DNS_TTL=1 EP_PARTNER_TTL=1
+N1=$(netns_addr node1) PAR=$(netns_addr partner) FE=$(netns_addr fe) BAL=$(netns_addr balancer)
+R="-h $(netns_addr redis) -p 6379"
+
+# dialogs in Redis per node: "node1=12 node2=30 ..." (one EVAL: a snapshot)
+LUA_COUNT="local t = {} for _, k in ipairs(redis.call('keys', 'ep:edgepool:dlg:*')) do
+  local n = redis.call('hget', k, 'node') or '?' t[n] = (t[n] or 0) + 1 end
+  local r = {} for n, c in pairs(t) do r[#r + 1] = n .. '=' .. c end return r"
+LUA_CALLIDS="local r = {} for _, k in ipairs(redis.call('keys', 'ep:edgepool:dlg:*')) do
+  if redis.call('hget', k, 'node') == ARGV[1] then r[#r + 1] = redis.call('hget', k, 'call_id') end end
+  return r"
+dlg_counts() { nsx redis redis-cli $R --raw EVAL "$LUA_COUNT" 0 | sort | paste -sd' ' -; }
+dlg_of() { # NODE: how many dialogs Redis says NODE holds
+    local c
+    c=$(dlg_counts | tr ' ' '\n' | sed -n "s/^$1=//p")
+    echo "${c:-0}"
+}
+node1_holds_many() { [ "$(dlg_of node1)" -ge 15 ]; }
+a_records() { nsx partner kdig @"$BAL" +short +time=1 +retry=0 A sip.contoso.test 2>/dev/null | sort | paste -sd, -; }
+
+# --- the load: a UAS behind our front end, the UAC at fabrikam.test ----------
+SIPP_TIMEOUT=60 SIPP_RECV_TIMEOUT=15000 SIPP_TRACE_MSG=0 netns_sipp_spawn uas fe uas_invite_fe.xml \
+    -t t1 -i "$FE" -p 5070 -key fe_contact "$FE:5060" -m $CALLS
+wait_until 10 eval 'nsx fe ss -Hltn "sport = :5070" | grep -q 5070' || fail "the UAS does not listen"
+SIPP_TIMEOUT=60 SIPP_RECV_TIMEOUT=10000 SIPP_TRACE_MSG=0 netns_sipp_spawn uac partner uac_invite_hold_bye.xml \
+    -t t1 -i "$PAR" -p 5090 -s alice -key to_domain contoso.test -key from_user bob \
+    -key from_domain fabrikam.test -m $CALLS -r $RATE -d $HOLD_MS "$PAR:5060"
+
+# --- node1 killed once it holds many established dialogs ---------------------
+wait_until 15 node1_holds_many || fail "node1 never held 15 dialogs: $(dlg_counts)"
+sleep 2 # more calls set up (the load is at its steady state from ~6 s)
+AT_KILL=$(dlg_counts)
+mapfile -t N1_CALLS < <(nsx redis redis-cli $R --raw EVAL "$LUA_CALLIDS" 0 node1)
+N1_PID=$(netns_pid node1) || fail "node1 is not running before the kill"
+kill -KILL "$N1_PID" || fail "cannot SIGKILL node1 (pid $N1_PID)"
+T0=$(ep__now)
+note "node1 (pid $N1_PID) SIGKILLed; dialogs in Redis at the kill: $AT_KILL"
+while :; do
+    A=$(a_records)
+    [[ ",$A," != *",$N1,"* ]] && [ -n "$A" ] && break
+    [ $(($(ep__now) - T0)) -gt 5000000 ] && fail "node1 ($N1) still in the A answers 5 s after SIGKILL: $A"
+    sleep 0.02
+done
+DNS_MS=$((($(ep__now) - T0) / 1000))
+note "A sip.contoso.test without node1 after $DNS_MS ms: $A"
+ep_alive uac || note "the UAC had already ended at the DNS check"
+
+# --- the calls end ----------------------------------------------------------
+ep_wait uac 70
+rc=$?
+note "SIPp UAC exit status $rc"
+TOTAL=$(sipp_count uac 'OutgoingCall(C)')
+OK=$(sipp_ok uac)
+FAILED=$(sipp_failed uac)
+EST=$(grep -c '^EST ' "$WORK/uac.actions" 2>/dev/null)
+BYEOK=$(grep -c '^BYEOK ' "$WORK/uac.actions" 2>/dev/null)
+# established calls whose BYE did not get its 200
+EST_LOST=$(comm -23 <(sed -n 's/^EST //p' "$WORK/uac.actions" | sort -u) \
+    <(sed -n 's/^BYEOK //p' "$WORK/uac.actions" | sort -u) | grep -c .)
+CUT=$((TOTAL - EST))
+N1_EST=${#N1_CALLS[@]}
+N1_BYEOK=0 N1_VIA_OTHERS=0 OTHERS="$(netns_addr node2)|$(netns_addr node3)"
+OTHERS=${OTHERS//./\\.}
+for c in "${N1_CALLS[@]}"; do
+    grep -qxF "BYEOK $c" "$WORK/uac.actions" && N1_BYEOK=$((N1_BYEOK + 1))
+    grep -F "callid=$c" "$WORK/pool/partner.log" | grep -qE "EP-REPLY 200 BYE from=tls:($OTHERS):" &&
+        N1_VIA_OTHERS=$((N1_VIA_OTHERS + 1))
+done
+note "calls: total $TOTAL, established $EST (at the kill, in Redis: $AT_KILL), BYEs ok $BYEOK, failed $FAILED (established then lost $EST_LOST, setups cut at the kill $CUT)"
+note "node1's $N1_EST dialogs at the kill: $N1_BYEOK BYEs answered 200, $N1_VIA_OTHERS of them through node2/node3"
+note "DNS: node1 out of the balancer's A answers $DNS_MS ms after SIGKILL"
+[ -n "$(sed -n 's/^EST //p' "$WORK/uac.actions" | head -1)" ] || fail "no EST line in the UAC's log: ${WORK#"$EP_ROOT"/}/uac.actions"
+
+assert_eq $CALLS "$TOTAL" "calls placed"
+assert_cmp "$N1_EST" -ge 15 "dialogs established through node1 at the kill"
+assert_cmp "$EST_LOST" -eq 0 "established dialogs lost (BYE without 200)"
+assert_eq "$N1_EST" "$N1_BYEOK" "node1's dialogs ended by a BYE answered 200"
+assert_eq "$N1_EST" "$N1_VIA_OTHERS" "node1's dialogs whose BYE went through node2/node3"
+assert_eq "$EST" "$BYEOK" "BYEs answered 200 = calls established"
+assert_eq "$((TOTAL - CUT))" "$OK" "SIPp's successful calls = calls not cut in setup"
+assert_cmp "$CUT" -le 5 "setups cut at the kill (INVITEs in flight through node1)"
+assert_cmp "$DNS_MS" -lt 2000 "ms until the balancer's DNS drops the killed node"
+assert_log "$WORK/pool/balancer.log" "node node1 .* is down" "the balancer saw node1 down"
+
+ep_stop uas 5 >/dev/null
+netns_pool_check
+pass "$EST calls established ($N1_EST through node1 at its SIGKILL), 0 lost, $CUT setups cut; node1 out of DNS in $DNS_MS ms"

@@ -17,9 +17,14 @@
 #    set; the BYEs of the dialogs node1 held are checked one by one;
 #  - calls cut in their setup at the kill are counted apart (at most 5);
 #  - the time until the balancer's answers (asked from the partner's host)
-#    stop listing node1 is < 2 s.
+#    stop listing node1 is < 2 s;
+#  - a legacy partner (a mutual-TLS client on the legacy host, reaching us
+#    only through the balancer's VIP) pinned to node1 before the kill is
+#    served by node2 or node3 on its next connection (an OPTIONS answered
+#    200), and re-pinned there in Redis.
 # Figures: calls total / established at the kill (all, through node1) / BYEs
-# ok / failed (established then failed, setups cut), DNS removal time.
+# ok / failed (established then failed, setups cut), DNS removal time, time
+# until the legacy partner is served again.
 . "${EP_ROOT:-.}/tests/lib/common.sh"
 . "$EP_LIB/netns.sh"
 ep_setup node_kill_under_load
@@ -29,10 +34,12 @@ need_bin edge-node edge-balancer
 ep_certs
 
 CALLS=240 RATE=20 HOLD_MS=6000
+N1_MIN=25 # dialogs node1 must hold when it is killed (about 40 at the steady state)
 # the partner caches our A records 1 s at most, so the balancer's rotation
 # spreads new dialogs over the three nodes within the first seconds
 netns_pool_up epft-nk- EP_DNS_TTL=1 EP_PARTNER_TTL=1
 N1=$(netns_addr node1) PAR=$(netns_addr partner) FE=$(netns_addr fe) BAL=$(netns_addr balancer)
+VIP=$(netns_addr vip) LEG=$(netns_addr legacy)
 R="-h $(netns_addr redis) -p 6379"
 
 # dialogs in Redis per node: "node1=12 node2=30 ..." (one EVAL: a snapshot)
@@ -48,8 +55,41 @@ dlg_of() { # NODE: how many dialogs Redis says NODE holds
     c=$(dlg_counts | tr ' ' '\n' | sed -n "s/^$1=//p")
     echo "${c:-0}"
 }
-node1_holds_many() { [ "$(dlg_of node1)" -ge 15 ]; }
+node1_holds_many() { [ "$(dlg_of node1)" -ge $N1_MIN ]; }
+# legacy_options N: an OPTIONS to the pool over a new mutual-TLS connection
+# from the legacy host through the VIP; prints the answer's status line and
+# how long connect, handshake and answer took ("SIP/2.0 200 OK 12ms")
+legacy_options() {
+    nsx legacy timeout 5 /usr/bin/python3 - "$VIP" "$LEG" "$1" "$EP_CERTS" <<'PY' 2>&1 | tail -n 1
+import socket, ssl, sys, time
+vip, src, n, certs = sys.argv[1:5]
+t0 = time.monotonic()
+ctx = ssl.create_default_context(cafile=certs + "/ca.crt")
+ctx.check_hostname = False
+ctx.load_cert_chain(certs + "/fabrikam-edge.crt", certs + "/fabrikam-edge.key")
+s = ctx.wrap_socket(socket.create_connection((vip, 5061), timeout=3))
+s.sendall(("OPTIONS sip:sip.contoso.test SIP/2.0\r\nVia: SIP/2.0/TLS %s:5061;branch=z9hG4bKlegacy%s\r\n"
+           "From: <sip:ping@fabrikam.test>;tag=l%s\r\nTo: <sip:sip.contoso.test>\r\nCall-ID: legacy-%s\r\n"
+           "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n" % (src, n, n, n)).encode())
+buf = b""
+while b"\r\n\r\n" not in buf:
+    d = s.recv(4096)
+    if not d:
+        break
+    buf += d
+print("%s %dms" % (buf.split(b"\r\n")[0].decode(errors="replace") or "closed", (time.monotonic() - t0) * 1000))
+PY
+}
+legacy_lines() { cat "$WORK"/pool/node[23].log | grep -c "external TLS from ${LEG//./\\.}:"; }
 a_records() { nsx partner kdig @"$BAL" +short +time=1 +retry=0 A sip.contoso.test 2>/dev/null | sort | paste -sd, -; }
+
+# --- a legacy partner pinned to node1 (as a balancer would have done) -------
+nsx redis redis-cli $R SET "ep:edgepool:pin:$LEG" node1 PX 600000 >/dev/null
+L=$(legacy_options 1)
+assert_match "^SIP/2.0 200 OK [0-9]+ms$" "$L" "the legacy partner's OPTIONS through the VIP"
+assert_log "$WORK/pool/node1.log" "external TLS from ${LEG//./\\.}:[0-9]+ established: peer certificate sip\.fabrikam\.test" \
+    "node1 served the legacy partner (its address from the PROXY header)"
+LEGACY_BEFORE=$(legacy_lines)
 
 # --- the load: a UAS behind our front end, the UAC at fabrikam.test ----------
 SIPP_TIMEOUT=60 SIPP_RECV_TIMEOUT=15000 SIPP_TRACE_MSG=0 netns_sipp_spawn uas fe uas_invite_fe.xml \
@@ -60,14 +100,22 @@ SIPP_TIMEOUT=60 SIPP_RECV_TIMEOUT=10000 SIPP_TRACE_MSG=0 netns_sipp_spawn uac pa
     -key from_domain fabrikam.test -m $CALLS -r $RATE -d $HOLD_MS "$PAR:5060"
 
 # --- node1 killed once it holds many established dialogs ---------------------
-wait_until 15 node1_holds_many || fail "node1 never held 15 dialogs: $(dlg_counts)"
-sleep 2 # more calls set up (the load is at its steady state from ~6 s)
+wait_until 15 node1_holds_many || fail "node1 never held $N1_MIN dialogs: $(dlg_counts)"
 AT_KILL=$(dlg_counts)
 mapfile -t N1_CALLS < <(nsx redis redis-cli $R --raw EVAL "$LUA_CALLIDS" 0 node1)
 N1_PID=$(netns_pid node1) || fail "node1 is not running before the kill"
 kill -KILL "$N1_PID" || fail "cannot SIGKILL node1 (pid $N1_PID)"
 T0=$(ep__now)
 note "node1 (pid $N1_PID) SIGKILLed; dialogs in Redis at the kill: $AT_KILL"
+# the legacy partner's next connection (at once: the VIP finds node1 refusing)
+n=2
+until [[ $(legacy_options $n) =~ ^SIP/2.0\ 200\ OK\ ([0-9]+)ms$ ]]; do
+    [ $(($(ep__now) - T0)) -gt 5000000 ] && fail "the legacy partner not served through the VIP 5 s after node1's death"
+    n=$((n + 1))
+    sleep 0.05
+done
+VIP_MS=$((($(ep__now) - T0) / 1000))
+note "the legacy partner served again through the VIP $VIP_MS ms after the kill (attempt $((n - 1)): ${BASH_REMATCH[1]} ms for it)"
 while :; do
     A=$(a_records)
     [[ ",$A," != *",$N1,"* ]] && [ -n "$A" ] && break
@@ -79,6 +127,7 @@ note "A sip.contoso.test without node1 after $DNS_MS ms: $A"
 ep_alive uac || note "the UAC had already ended at the DNS check"
 
 # --- the calls end ----------------------------------------------------------
+LEGACY_PIN=$(nsx redis redis-cli $R --raw GET "ep:edgepool:pin:$LEG")
 ep_wait uac 70
 rc=$?
 note "SIPp UAC exit status $rc"
@@ -101,11 +150,11 @@ for c in "${N1_CALLS[@]}"; do
 done
 note "calls: total $TOTAL, established $EST (at the kill, in Redis: $AT_KILL), BYEs ok $BYEOK, failed $FAILED (established then lost $EST_LOST, setups cut at the kill $CUT)"
 note "node1's $N1_EST dialogs at the kill: $N1_BYEOK BYEs answered 200, $N1_VIA_OTHERS of them through node2/node3"
-note "DNS: node1 out of the balancer's A answers $DNS_MS ms after SIGKILL"
+note "DNS: node1 out of the balancer's A answers $DNS_MS ms after SIGKILL; legacy partner served by $LEGACY_PIN through the VIP $VIP_MS ms after it"
 [ -n "$(sed -n 's/^EST //p' "$WORK/uac.actions" | head -1)" ] || fail "no EST line in the UAC's log: ${WORK#"$EP_ROOT"/}/uac.actions"
 
 assert_eq $CALLS "$TOTAL" "calls placed"
-assert_cmp "$N1_EST" -ge 15 "dialogs established through node1 at the kill"
+assert_cmp "$N1_EST" -ge $N1_MIN "dialogs established through node1 at the kill"
 assert_cmp "$EST_LOST" -eq 0 "established dialogs lost (BYE without 200)"
 assert_eq "$N1_EST" "$N1_BYEOK" "node1's dialogs ended by a BYE answered 200"
 assert_eq "$N1_EST" "$N1_VIA_OTHERS" "node1's dialogs whose BYE went through node2/node3"
@@ -114,7 +163,10 @@ assert_eq "$((TOTAL - CUT))" "$OK" "SIPp's successful calls = calls not cut in s
 assert_cmp "$CUT" -le 5 "setups cut at the kill (INVITEs in flight through node1)"
 assert_cmp "$DNS_MS" -lt 2000 "ms until the balancer's DNS drops the killed node"
 assert_log "$WORK/pool/balancer.log" "node node1 .* is down" "the balancer saw node1 down"
+assert_match "^node[23]$" "$LEGACY_PIN" "the legacy partner's pin after node1's death"
+assert_cmp "$(legacy_lines)" -gt "$LEGACY_BEFORE" "connections from the legacy partner at node2/node3"
+assert_log "$WORK/pool/$LEGACY_PIN.log" "external TLS from ${LEG//./\\.}:[0-9]+ established" "$LEGACY_PIN served the legacy partner"
 
 ep_stop uas 5 >/dev/null
 netns_pool_check
-pass "$EST calls established ($N1_EST through node1 at its SIGKILL), 0 lost, $CUT setups cut; node1 out of DNS in $DNS_MS ms"
+pass "$EST calls established ($N1_EST through node1 at its SIGKILL), 0 lost, $CUT setups cut; node1 out of DNS in $DNS_MS ms; legacy partner on $LEGACY_PIN via the VIP after $VIP_MS ms"

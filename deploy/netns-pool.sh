@@ -92,6 +92,7 @@ starttime() {
     local s
     read -r s 2>/dev/null <"/proc/$1/stat" || return 1
     s=${s##*) }
+    # shellcheck disable=SC2086 # the fields, split on purpose
     set -- $s
     [ "$1" != Z ] || return 1
     echo "${20}"
@@ -282,11 +283,18 @@ gen() {
     ! grep -q '@[A-Z_]*@' "$out" || die "$out: unreplaced $(grep -o '@[A-Z_]*@' "$out" | sort -u | tr '\n' ' ')"
 }
 
-kamailio_cmd() { # NAME: the command line of Kamailio NAME (config $EP_STATE/NAME.cfg)
+spawn_kamailio() { # NAME: Kamailio NAME (config $EP_STATE/NAME.cfg) on host NAME
+    # -DD: the first process stays in the foreground (its PID is the one
+    # recorded; SIGTERM to it stops its workers); -E: log to stderr
     mkdir -p "$EP_STATE/$1.run"
-    echo kamailio -f "$EP_STATE/$1.cfg" -DD -E -m 256 -M 16 -Y "$EP_STATE/$1.run" \
+    spawn "$1" "$1" kamailio -f "$EP_STATE/$1.cfg" -DD -E -m 256 -M 16 -Y "$EP_STATE/$1.run" \
         -P "$EP_STATE/$1.run/kamailio.pid" -w "$EP_STATE/$1.run"
 }
+redis_answers() { [ "$(ip netns exec "$(ns redis)" redis-cli -h "$RED" PING 2>/dev/null)" = PONG ]; }
+partner_dns_answers() {
+    [ -n "$(ip netns exec "$(ns node1)" kdig @"$PAR" +short +time=1 +retry=0 A sip.fabrikam.test 2>/dev/null)" ]
+}
+dns_lists_nodes() { [ "$(dns_nodes)" = "$(addr node1),$(addr node2),$(addr node3)" ]; }
 
 dns_nodes() { # the A answer for sip.contoso.test, seen from the partner
     ip netns exec "$(ns partner)" kdig @"$BAL" +short +time=1 +retry=0 A sip.contoso.test 2>/dev/null |
@@ -322,8 +330,9 @@ up() {
         "$ROOT/tests/lib/make-certs.sh" "$CERTS" >"$EP_STATE/make-certs.log" 2>&1 ||
             { cat "$EP_STATE/make-certs.log" >&2; die "make-certs.sh failed"; }
     fi
-    [ -f "$CERTS/contoso-edge.crt" ] && [ -f "$CERTS/fabrikam-edge.crt" ] ||
+    if [ ! -f "$CERTS/contoso-edge.crt" ] || [ ! -f "$CERTS/fabrikam-edge.crt" ]; then
         die "no contoso-edge/fabrikam-edge certificates in $CERTS"
+    fi
     UNDO_ON_DIE=1
     net_up
     write_configs
@@ -331,21 +340,21 @@ up() {
     spawn redis redis redis-server --port 6379 --bind "$RED" --protected-mode no --save '' --appendonly no \
         --dir "$EP_STATE" --dbfilename redis.rdb
     spawn partner-dns partner nsd -d -c "$EP_STATE/partner-dns/nsd.conf"
-    wait_for 10 redis eval '[ "$(ip netns exec "$(ns redis)" redis-cli -h "$RED" PING 2>/dev/null)" = PONG ]'
+    wait_for 10 redis redis_answers
     for i in 1 2 3; do
         spawn node$i node$i "$EP_BIN/edge-node" -f -c "$EP_STATE/node$i.conf"
     done
     spawn balancer balancer "$EP_BIN/edge-balancer" -f -c "$EP_STATE/balancer.conf"
-    spawn fe fe $(kamailio_cmd fe)
+    spawn_kamailio fe
     for i in 1 2 3; do
         wait_for 20 node$i listening node$i "$(addr node$i)" 5061
         wait_for 5 node$i listening node$i "$(addr node$i)" 5060
     done
     wait_for 10 balancer listening balancer "$BAL" 53
-    wait_for 10 partner-dns eval '[ -n "$(ip netns exec "$(ns node1)" kdig @"$PAR" +short +time=1 +retry=0 A sip.fabrikam.test 2>/dev/null)" ]'
-    wait_for 15 balancer eval '[ "$(dns_nodes)" = "$(addr node1),$(addr node2),$(addr node3)" ]'
+    wait_for 10 partner-dns partner_dns_answers
+    wait_for 15 balancer dns_lists_nodes
     # the partner, once our DNS answers
-    spawn partner partner $(kamailio_cmd partner)
+    spawn_kamailio partner
     wait_for 10 partner listening partner "$PAR" 5061
     wait_for 10 partner listening partner "$PAR" 5060
     wait_for 10 fe listening fe "$FE" 5060
@@ -400,6 +409,10 @@ down() {
 
 status() {
     local h name pid rc=0
+    if ! any_alive; then
+        echo "netns-pool: not running (prefix $EP_NS, state $EP_STATE)"
+        return 1
+    fi
     printf '%-12s %-16s %-26s %-8s %s\n' DAEMON NAMESPACE ADDRESS PID LISTENS
     for name in redis balancer node1 node2 node3 partner partner-dns fe; do
         case $name in

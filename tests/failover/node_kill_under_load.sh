@@ -40,7 +40,7 @@ N1_MIN=25 # dialogs node1 must hold when it is killed (about 40 at the steady st
 netns_pool_up epft-nk- EP_DNS_TTL=1 EP_PARTNER_TTL=1
 N1=$(netns_addr node1) PAR=$(netns_addr partner) FE=$(netns_addr fe) BAL=$(netns_addr balancer)
 VIP=$(netns_addr vip) LEG=$(netns_addr legacy)
-R="-h $(netns_addr redis) -p 6379"
+rcl() { nsx redis redis-cli -h "$(netns_addr redis)" -p 6379 --raw "$@"; }
 
 # dialogs in Redis per node: "node1=12 node2=30 ..." (one EVAL: a snapshot)
 LUA_COUNT="local t = {} for _, k in ipairs(redis.call('keys', 'ep:edgepool:dlg:*')) do
@@ -49,7 +49,7 @@ LUA_COUNT="local t = {} for _, k in ipairs(redis.call('keys', 'ep:edgepool:dlg:*
 LUA_CALLIDS="local r = {} for _, k in ipairs(redis.call('keys', 'ep:edgepool:dlg:*')) do
   if redis.call('hget', k, 'node') == ARGV[1] then r[#r + 1] = redis.call('hget', k, 'call_id') end end
   return r"
-dlg_counts() { nsx redis redis-cli $R --raw EVAL "$LUA_COUNT" 0 | sort | paste -sd' ' -; }
+dlg_counts() { rcl EVAL "$LUA_COUNT" 0 | sort | paste -sd' ' -; }
 dlg_of() { # NODE: how many dialogs Redis says NODE holds
     local c
     c=$(dlg_counts | tr ' ' '\n' | sed -n "s/^$1=//p")
@@ -84,7 +84,7 @@ legacy_lines() { cat "$WORK"/pool/node[23].log | grep -c "external TLS from ${LE
 a_records() { nsx partner kdig @"$BAL" +short +time=1 +retry=0 A sip.contoso.test 2>/dev/null | sort | paste -sd, -; }
 
 # --- a legacy partner pinned to node1 (as a balancer would have done) -------
-nsx redis redis-cli $R SET "ep:edgepool:pin:$LEG" node1 PX 600000 >/dev/null
+rcl SET "ep:edgepool:pin:$LEG" node1 PX 600000 >/dev/null
 L=$(legacy_options 1)
 assert_match "^SIP/2.0 200 OK [0-9]+ms$" "$L" "the legacy partner's OPTIONS through the VIP"
 assert_log "$WORK/pool/node1.log" "external TLS from ${LEG//./\\.}:[0-9]+ established: peer certificate sip\.fabrikam\.test" \
@@ -102,7 +102,7 @@ SIPP_TIMEOUT=60 SIPP_RECV_TIMEOUT=10000 SIPP_TRACE_MSG=0 netns_sipp_spawn uac pa
 # --- node1 killed once it holds many established dialogs ---------------------
 wait_until 15 node1_holds_many || fail "node1 never held $N1_MIN dialogs: $(dlg_counts)"
 AT_KILL=$(dlg_counts)
-mapfile -t N1_CALLS < <(nsx redis redis-cli $R --raw EVAL "$LUA_CALLIDS" 0 node1)
+mapfile -t N1_CALLS < <(rcl EVAL "$LUA_CALLIDS" 0 node1)
 N1_PID=$(netns_pid node1) || fail "node1 is not running before the kill"
 kill -KILL "$N1_PID" || fail "cannot SIGKILL node1 (pid $N1_PID)"
 T0=$(ep__now)
@@ -127,7 +127,7 @@ note "A sip.contoso.test without node1 after $DNS_MS ms: $A"
 ep_alive uac || note "the UAC had already ended at the DNS check"
 
 # --- the calls end ----------------------------------------------------------
-LEGACY_PIN=$(nsx redis redis-cli $R --raw GET "ep:edgepool:pin:$LEG")
+LEGACY_PIN=$(rcl GET "ep:edgepool:pin:$LEG")
 ep_wait uac 70
 rc=$?
 note "SIPp UAC exit status $rc"

@@ -31,8 +31,9 @@ EP_NETNS_PREFIX=""
 EP_NETNS_NET=10.77.0
 declare -A EP_NETNS_OCTET=([node1]=1 [node2]=2 [node3]=3 [redis]=6 [partner]=20 [fe]=30 [legacy]=40 [balancer]=53 [vip]=54)
 
-netns__env() { # the environment every netns-pool.sh call of this test gets
-    echo EP_NS="$EP_NETNS_PREFIX" EP_NET="$EP_NETNS_NET" EP_STATE="$WORK/pool" EP_BIN="$EP_BIN" EP_CERTS="$EP_CERTS"
+netns__pool() { # ARGS...: deploy/netns-pool.sh ARGS with this test's environment
+    env EP_NS="$EP_NETNS_PREFIX" EP_NET="$EP_NETNS_NET" EP_STATE="$WORK/pool" EP_BIN="$EP_BIN" \
+        EP_CERTS="$EP_CERTS" "$@"
 }
 
 netns_pool_up() {
@@ -42,17 +43,17 @@ netns_pool_up() {
     [ "$(id -u)" = 0 ] || skip "network namespaces need root"
     t0=$(ep__now)
     ep_at_exit netns_pool_down
-    if ! env $(netns__env) "$@" timeout -k 5 60 "$EP_ROOT/deploy/netns-pool.sh" up >"$WORK/pool-up.log" 2>&1; then
+    if ! netns__pool "$@" timeout -k 5 60 "$EP_ROOT/deploy/netns-pool.sh" up >"$WORK/pool-up.log" 2>&1; then
         tail -n 30 "$WORK/pool-up.log" >&2
         fail "deploy/netns-pool.sh up failed (${WORK#"$EP_ROOT"/}/pool-up.log)"
     fi
-    note "netns pool $EP_NETNS_PREFIX* up in $(((($(ep__now) - t0)) / 1000)) ms:"
+    note "netns pool $EP_NETNS_PREFIX* up in $((($(ep__now) - t0) / 1000)) ms:"
     sed -n '/^DAEMON/,/^state/p' "$WORK/pool-up.log"
 }
 
 netns_pool_down() {
     [ -n "$EP_NETNS_PREFIX" ] || return 0
-    env $(netns__env) timeout -k 5 30 "$EP_ROOT/deploy/netns-pool.sh" down >>"$WORK/pool-down.log" 2>&1
+    netns__pool timeout -k 5 30 "$EP_ROOT/deploy/netns-pool.sh" down >>"$WORK/pool-down.log" 2>&1
 }
 
 netns_pool_check() {
@@ -77,7 +78,7 @@ nsx() {
     ip netns exec "$EP_NETNS_PREFIX$h" "$@"
 }
 
-netns_pid() { env $(netns__env) "$EP_ROOT/deploy/netns-pool.sh" pid "$1"; }
+netns_pid() { netns__pool "$EP_ROOT/deploy/netns-pool.sh" pid "$1"; }
 netns_addr() { echo "$EP_NETNS_NET.${EP_NETNS_OCTET[$1]}"; }
 
 netns_sipp_spawn() {

@@ -37,6 +37,11 @@
  * so requests in either direction find it (pool_dialog_id()). */
 #define EP_KEY_DIALOG "ep:%s:dlg:%s"
 #define EP_DIALOG_INVITE_TTL_S 43200
+/* a record ended by another node than its owner (node/pool/pool_replay.h):
+ * tombstone ep:<pool>:ended:<the record's key after "ep:<pool>:">, the
+ * ending node's id, 120 s; and the record's key published on the channel */
+#define EP_KEY_ENDED "ep:%s:ended:%s"
+#define EP_CHAN_ENDED "ep:%s:ended"
 
 /* discovered-partner throttling, pool-wide: messages in one second of the
  * wall clock (INCR, TTL 2 s; the domain in lower case) and the distinct

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "node.h"
 #include "pool/pool.h"
+#include "pool/pool_replay.h"
 #include "pool_keys.h"
 #include "sip/proxy.h"
 #include "sip/txn.h"
@@ -85,13 +86,13 @@ static void store(struct pool *p, const struct txn *t, const struct sip_msg *m, 
     slice_copy(m->call_id, callid, sizeof(callid));
     slice_copy(m->from_tag, ftag, sizeof(ftag));
     slice_copy(m->to_tag, ttag, sizeof(ttag));
-    pool_write(p,
-               "HSET %s kind %s call_id %s from_tag %s to_tag %s peer %s domain %s internal %s "
-               "remote %s node %s created_ms %s",
-               key, kind, callid, ftag, ttag, peer, t->remote_domain, internal, remote,
-               n->cfg.node_id, created);
-    pool_write(p, "EXPIRE %s %ld", key, ttl);
-    LOG_DEBUG("pool", "%s dialog %s stored (peer %s, TTL %ld s)", kind, key, peer, ttl);
+    const char *fv[] = {"kind",       kind,     "call_id", callid, "from_tag", ftag,
+                        "to_tag",     ttag,     "peer",    peer,   "domain",   t->remote_domain,
+                        "internal",   internal, "remote",  remote, "node",     n->cfg.node_id,
+                        "created_ms", created};
+    pool_record_put(p, key, fv, (int)(sizeof(fv) / sizeof(fv[0])), (uint64_t)ttl * 1000);
+    LOG_DEBUG("pool", "%s dialog %s stored (peer %s, TTL %ld s)%s", kind, key, peer, ttl,
+              p->up ? "" : "; written when Redis is back");
 }
 
 static bool notify_terminates(const struct txn *t)
@@ -106,7 +107,7 @@ static bool notify_terminates(const struct txn *t)
 void pool_dialog_on_final(struct node *n, const struct txn *t, const struct sip_msg *m)
 {
     struct pool *p = n->pool;
-    if (!p || !p->up || t->stateless)
+    if (!p || p->closing || t->stateless)
         return;
     bool ok = m->status >= 200 && m->status < 300;
     bool gone = m->status == 481; /* the far end does not know the dialog any more */
@@ -128,21 +129,21 @@ void pool_dialog_on_final(struct node *n, const struct txn *t, const struct sip_
         }
         if (exp == 0) {
             if (t->in_dialog)
-                pool_write(p, "DEL %s", key);
+                pool_record_del(p, key);
         } else if (!t->in_dialog) {
             store(p, t, m, key, "subscribe", exp + 60);
         } else {
-            pool_write(p, "EXPIRE %s %ld", key, exp + 60);
+            pool_record_refresh(p, key, (uint64_t)(exp + 60) * 1000);
         }
         return;
     }
     case SIP_M_BYE:
         if ((ok || gone) && dialog_key(p, m, key, sizeof(key)))
-            pool_write(p, "DEL %s", key);
+            pool_record_del(p, key);
         return;
     case SIP_M_NOTIFY:
         if (m->status >= 200 && dialog_key(p, m, key, sizeof(key)) && notify_terminates(t))
-            pool_write(p, "DEL %s", key);
+            pool_record_del(p, key);
         return;
     default:
         return;

@@ -6,7 +6,11 @@
  * user, remote: theirs, node, created_ms; TTL 12 h for INVITE, Expires + 60 s
  * for SUBSCRIBE, renewed by a refreshing SUBSCRIBE), removed at the 2xx to a
  * BYE, a NOTIFY with Subscription-State: terminated, or a SUBSCRIBE with
- * Expires: 0. Fire and forget: relaying never waits for these writes.
+ * Expires: 0. Fire and forget: relaying never waits for these writes. The
+ * records this node stores are also kept in its memory (pool_replay.h):
+ * written when Redis comes back if it was down, and written again after
+ * every reconnection (a Redis restarted empty, a Sentinel failover that
+ * lost the last writes); endings made while Redis was down are sent then.
  *
  * In-dialog requests are routed from the ep-peer our Record-Route carries, by
  * any node; a request from inside whose route lost it is routed from the

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "node.h"
 #include "pool/policy_redis.h"
+#include "pool/pool_replay.h"
 #include "pool/registry.h"
 
 uint64_t pool_wall_ms(void)
@@ -115,7 +116,8 @@ int pool_attach(struct node *n, void (*on_policy)(void *arg), char *err, size_t 
                                    .arg = n};
     n->policy = policy_store_redis_new(p, &po, err, errlen);
     free(snap);
-    if (!n->policy || !(p->registry = registry_new(p, err, errlen))) {
+    if (!n->policy || !(p->registry = registry_new(p, err, errlen)) ||
+        !(p->replay = pool_replay_new(p, err, errlen))) {
         pool_free(p);
         if (n->policy)
             n->policy->free(n->policy);
@@ -139,14 +141,21 @@ void pool_free(struct pool *p)
     if (p->registry)
         registry_free(p->registry);
     LOG_INFO("pool",
-             "Redis: %llu write(s), %llu failed, %llu dropped while down; %llu dialog "
+             "Redis: %llu write(s), %llu failed, %llu dropped while down; %llu record write(s) "
+             "made while down, %llu replay(s) re-asserting %llu record(s) (%llu Redis had "
+             "lost), %zu record(s) held at exit, %llu not kept (table full); %llu dialog "
              "lookup(s) (%llu not found, %llu failed); %llu pool-wide throttle check(s), %llu "
              "done locally",
              (unsigned long long)p->stats.writes, (unsigned long long)p->stats.write_errors,
-             (unsigned long long)p->stats.writes_dropped, (unsigned long long)p->stats.lookups,
+             (unsigned long long)p->stats.writes_dropped,
+             (unsigned long long)p->stats.records_queued, (unsigned long long)p->stats.replays,
+             (unsigned long long)p->stats.records_replayed,
+             (unsigned long long)p->stats.records_restored, pool_records_held(p),
+             (unsigned long long)p->stats.records_over_cap, (unsigned long long)p->stats.lookups,
              (unsigned long long)p->stats.lookup_misses, (unsigned long long)p->stats.lookup_errors,
              (unsigned long long)p->stats.throttle_checks,
              (unsigned long long)p->stats.throttle_fallbacks);
+    pool_replay_free(p->replay);
     free(p->name);
     free(p);
 }

@@ -2,8 +2,9 @@
  * connection that carries the pool's shared state (shared/redis.h), the key
  * names (shared/pool_keys.h), whether Redis is up, and the parts built on it:
  * the policy store (policy_redis.h), the node registry and drain
- * (registry.h), dialogs (dialogs.h) and pool-wide throttling
- * (pool_throttle.h).
+ * (registry.h), dialogs (dialogs.h), the node's own records kept in memory
+ * and written again whenever Redis may have lost them (pool_replay.h,
+ * pool_records.h) and pool-wide throttling (pool_throttle.h).
  *
  * n->pool is NULL in the embedded default (no redis group in the
  * configuration): a single node keeping its state in memory, as before. With
@@ -23,6 +24,7 @@
 struct node;
 struct node_config;
 struct registry;
+struct pool_replay;
 
 #define POOL_MAX_LISTENERS 4
 
@@ -32,6 +34,13 @@ struct pool_stats {
     uint64_t writes_dropped;                        /* ... not sent: Redis was down */
     uint64_t lookups, lookup_misses, lookup_errors; /* dialog lookups */
     uint64_t throttle_checks, throttle_fallbacks;   /* pool-wide throttle checks, local fallbacks */
+    /* the node's own records (pool_replay.h) */
+    uint64_t
+        records_queued; /* record writes made while Redis was down (sent at the reconnection) */
+    uint64_t records_over_cap; /* records not kept: the table was full */
+    uint64_t replays;          /* replays started (each "up") */
+    uint64_t records_replayed; /* records re-asserted by replays */
+    uint64_t records_restored; /* ... that Redis did not have any more */
 };
 
 struct pool {
@@ -45,6 +54,7 @@ struct pool {
     uint64_t last_down_log_ms;
     struct pool_stats stats;
     struct registry *registry;
+    struct pool_replay *replay; /* the node's own records, replayed at every "up" */
     struct {
         void (*cb)(void *arg, bool up);
         void *arg;

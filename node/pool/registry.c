@@ -165,6 +165,10 @@ static void on_state(void *arg, bool up)
 {
     struct registry *r = arg;
     if (up) {
+        /* a Redis that lost the hash (restarted empty, a promoted replica
+         * without the last writes) gets the drain this node follows back;
+         * one the operator set since stays */
+        pool_write(r->pool, "HSETNX %s drain %s", r->key_node, r->pool->node->drained ? "1" : "0");
         registry_write(r);
         read_drain(r);
     }

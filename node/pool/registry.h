@@ -8,7 +8,9 @@
  * ep:<pool>:nodes and sets ep:<pool>:alive:<id> with a 3 s TTL. The "drain"
  * field is the operator's (edgectl writes "1" or "0" and publishes "drain
  * <id>" / "undrain <id>" on the ep:<pool>:nodes channel); the node follows
- * it, from the channel at once and from the field every second, and reports
+ * it, from the channel at once and from the field every second (at every
+ * reconnection the node puts the field back with HSETNX when Redis lost
+ * it, so a Redis restarted empty does not undrain it), and reports
  * what it does in "state": active, drained (no new work: new out-of-dialog
  * requests get 503 with Retry-After, dialogs go on), or stopping (SIGTERM). */
 #ifndef EP_POOL_REGISTRY_H

@@ -15,6 +15,9 @@ TEST_PKGS  := clang libclang-rt-14-dev sip-tester kamailio kamailio-tls-modules 
               nsd knot-dnsutils redis-server stunnel4 openssl iproute2 procps psmisc prosody lua-unbound python3-slixmpp \
               chromium
 BENCH_PKGS := haproxy dnsperf
+# make run: the build, plus what the local pool runs (Redis, kdig, openssl for
+# its demo PKI, python3 for its demo UA and client, ss)
+RUN_PKGS   := $(BUILD_PKGS) redis-server knot-dnsutils openssl python3 iproute2 procps util-linux
 
 CC      ?= cc
 PKGS    := libevent libevent_openssl openssl libcares hiredis libconfig expat
@@ -105,11 +108,24 @@ test: test-deps
 fuzz:
 	@tests/fuzz/run.sh
 
-run: deps all
+# make run: a whole pool on loopback 127.0.1.x (deploy/local-run.sh: Redis,
+# three nodes, a balancer with DNS and VIP, a demo UA); make stop stops it.
+run:
+	@tests/lib/install-packages.sh $(RUN_PKGS)
+	@$(MAKE) --no-print-directory all
 	@deploy/local-run.sh start
 
 stop:
 	@deploy/local-run.sh stop
+
+# scale the running local pool: a node more / one less (NODE=nodeN), drain one
+.PHONY: scale-out scale-in drain
+scale-out:
+	@deploy/local-run.sh add-node
+scale-in:
+	@deploy/local-run.sh remove-node $(or $(NODE),$(error NODE=nodeN: which node to remove))
+drain:
+	@deploy/local-run.sh drain $(or $(NODE),$(error NODE=nodeN: which node to drain))
 
 bench:
 	@tests/lib/install-packages.sh $(BUILD_PKGS) $(TEST_PKGS) $(BENCH_PKGS)

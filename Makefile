@@ -132,6 +132,70 @@ bench:
 	@$(MAKE) --no-print-directory all
 	@tests/bench/run.sh
 
+# ---- install / uninstall (deploy/SITE.md says what comes next) ----------
+#   make install [PREFIX=/usr/local] [DESTDIR=/staging]
+# Binaries: edge-node, edge-balancer to $(PREFIX)/sbin, edgectl to
+# $(PREFIX)/bin; systemd units (paths rewritten to PREFIX) to UNITDIR;
+# sysusers.d/tmpfiles.d files; the annotated samples as
+# /etc/edgepool/node-edge1.conf and balancer.conf only when absent (existing
+# configurations are never overwritten), and always as *.example beside them;
+# SITE.md and the Redis/Sentinel/keepalived/sysctl examples to DOCDIR.
+# Installing to / as root also creates the edgepool user and directories
+# (systemd-sysusers, systemd-tmpfiles) and reloads systemd when it runs.
+# `make uninstall` removes binaries, units, sysusers/tmpfiles files and docs,
+# never /etc/edgepool nor /var/lib/edgepool.
+PREFIX      ?= /usr/local
+SBINDIR     ?= $(PREFIX)/sbin
+BINDIR      ?= $(PREFIX)/bin
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+DOCDIR      ?= $(PREFIX)/share/doc/edgepool
+CONFDIR     ?= /etc/edgepool
+EP_UNITS    := edge-node@.service edge-balancer.service
+EP_DOCS     := deploy/SITE.md deploy/edge-node.conf deploy/edge-balancer.conf \
+               deploy/redis/redis.conf.example deploy/redis/sentinel.conf.example \
+               $(wildcard deploy/keepalived/*.example) deploy/systemd/edgepool-sysctl.conf
+
+.PHONY: install uninstall
+install: all
+	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BIN)/edge-node $(BIN)/edge-balancer $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(BIN)/edgectl $(DESTDIR)$(BINDIR)/
+	for u in $(EP_UNITS); do \
+	    sed -e 's|/usr/local/sbin|$(SBINDIR)|g' -e 's|/usr/local/share/doc/edgepool|$(DOCDIR)|g' \
+	        -e 's|/etc/edgepool|$(CONFDIR)|g' deploy/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u.tmp && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp && mv $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	install -m 0644 deploy/systemd/edgepool.sysusers $(DESTDIR)$(SYSUSERSDIR)/edgepool.conf
+	install -m 0644 deploy/systemd/edgepool.tmpfiles $(DESTDIR)$(TMPFILESDIR)/edgepool.conf
+	install -m 0644 $(EP_DOCS) $(DESTDIR)$(DOCDIR)/
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v systemd-sysusers >/dev/null; then \
+	    echo "systemd-sysusers: the edgepool user"; systemd-sysusers $(SYSUSERSDIR)/edgepool.conf; fi
+	install -d -m 0750 $(DESTDIR)$(CONFDIR)
+	install -m 0640 deploy/edge-node.conf $(DESTDIR)$(CONFDIR)/edge-node.conf.example
+	install -m 0640 deploy/edge-balancer.conf $(DESTDIR)$(CONFDIR)/edge-balancer.conf.example
+	@for p in edge-node.conf:node-edge1.conf edge-balancer.conf:balancer.conf; do \
+	    f=$(DESTDIR)$(CONFDIR)/$${p#*:}; \
+	    if [ -e "$$f" ]; then echo "kept $$f (exists; the new sample is $${p%%:*}.example)"; \
+	    else install -m 0640 deploy/$${p%%:*} "$$f" && echo "installed $$f"; fi; \
+	done
+	@if getent group edgepool >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    chgrp edgepool $(DESTDIR)$(CONFDIR) $(DESTDIR)$(CONFDIR)/*.conf $(DESTDIR)$(CONFDIR)/*.example; fi
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v systemd-tmpfiles >/dev/null; then \
+	    systemd-tmpfiles --create $(TMPFILESDIR)/edgepool.conf; fi
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "installed under $(DESTDIR)$(PREFIX); next: $(DOCDIR)/SITE.md"
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/edge-node $(DESTDIR)$(SBINDIR)/edge-balancer $(DESTDIR)$(BINDIR)/edgectl
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(EP_UNITS))
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/edgepool.conf $(DESTDIR)$(TMPFILESDIR)/edgepool.conf
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "kept $(DESTDIR)$(CONFDIR) and /var/lib/edgepool (configurations, keys, policy snapshots)"
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 

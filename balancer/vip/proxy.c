@@ -367,7 +367,7 @@ static void read_resume(struct vip_conn *c, bool cli)
                   !cli && c->phase == PH_CONNECTING ? c->v->tv_connect : c->v->tv_idle);
 }
 
-static void node_failed(struct vip_conn *c, const char *why);
+static void node_failed(struct vip_conn *c, const char *why, bool hold);
 static void srv_confirmed(struct vip_conn *c);
 
 /* The PROXY v2 header of c (VIP_PP2_MAX bytes at most). */
@@ -412,7 +412,7 @@ static int forward(struct vip_conn *c, struct bufferevent *out, const char *buf,
             if (to_srv && !c->fwd) {
                 /* the node's connect failed: these bytes go to the next one */
                 evbuffer_add(dst, buf, n);
-                node_failed(c, strerror(errno));
+                node_failed(c, strerror(errno), true);
                 return -1;
             }
             conn_close(c, strerror(errno));
@@ -487,7 +487,7 @@ static void read_side(struct vip_conn *c, bool cli, short what)
             struct sockaddr_storage peer;
             socklen_t pl = sizeof(peer);
             if (getpeername(bufferevent_getfd(in), (struct sockaddr *)&peer, &pl) < 0)
-                node_failed(c, "connect timeout");
+                node_failed(c, "connect timeout", true);
             else
                 srv_confirmed(c);
             return;
@@ -513,7 +513,7 @@ static void read_side(struct vip_conn *c, bool cli, short what)
         return;
     if (!cli && c->phase == PH_CONNECTING && !c->fwd && !c->cli_eof) {
         /* refused, unreachable, or accepted and closed at once */
-        node_failed(c, r == 0 ? "closed at once" : strerror(errno));
+        node_failed(c, r == 0 ? "closed at once" : strerror(errno), true);
         return;
     }
     if (r == 0) {
@@ -585,14 +585,20 @@ static void srv_write_cb(struct bufferevent *bev, void *arg)
 
 static void conn_connect(struct vip_conn *c, const char *node);
 
-static void node_failed(struct vip_conn *c, const char *why)
+/* A connect to c's node failed (or could not start): the next node is
+ * tried. hold: the node itself failed, so it is not picked for
+ * VIP_FAILED_HOLD_MS; not for a node health does not know (yet): right after
+ * a start, before the registry is read, the pins Redis returns name nodes
+ * unknown for a moment, and holding them would move every source pinned to
+ * them (and write the move to Redis) once they appear. */
+static void node_failed(struct vip_conn *c, const char *why, bool hold)
 {
     struct vip *v = c->v;
     struct vip_backend *be = c->be;
     char id[64];
     snprintf(id, sizeof(id), "%s", be ? be->id : "?");
     v->st.connect_failures++;
-    if (be)
+    if (be && hold)
         be->failed_until_ms = now_ms(v) + VIP_FAILED_HOLD_MS;
     conn_detach_backend(c);
     if (c->srv_rd) {
@@ -635,8 +641,9 @@ static void srv_event_cb(struct bufferevent *bev, short what, void *arg)
     struct vip_conn *c = arg;
     int err = EVUTIL_SOCKET_ERROR();
     if (c->phase == PH_CONNECTING && !c->fwd) {
-        node_failed(c, (what & BEV_EVENT_TIMEOUT) ? "connect timeout"
-                                                  : evutil_socket_error_to_string(err));
+        node_failed(
+            c, (what & BEV_EVENT_TIMEOUT) ? "connect timeout" : evutil_socket_error_to_string(err),
+            true);
         return;
     }
     conn_close(c, (what & BEV_EVENT_TIMEOUT) ? "node not reading for the idle timeout"
@@ -666,7 +673,7 @@ static void conn_connect(struct vip_conn *c, const char *node)
     conn_attach_backend(c, be);
     c->phase = PH_CONNECTING;
     if (!port || (hn->ext_addr.ss_family != AF_INET && hn->ext_addr.ss_family != AF_INET6)) {
-        node_failed(c, !hn ? "node gone" : "no address or port for this service");
+        node_failed(c, !hn ? "node gone" : "no address or port for this service", hn != NULL);
         return;
     }
     struct sockaddr_storage sa = hn->ext_addr;
@@ -680,7 +687,7 @@ static void conn_connect(struct vip_conn *c, const char *node)
     }
     evutil_socket_t fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        node_failed(c, strerror(errno));
+        node_failed(c, strerror(errno), true);
         return;
     }
     int one = 1;
@@ -695,7 +702,7 @@ static void conn_connect(struct vip_conn *c, const char *node)
     if (connect(fd, (struct sockaddr *)&sa, salen) < 0 && errno != EINPROGRESS) {
         int e = errno;
         close(fd);
-        node_failed(c, strerror(e));
+        node_failed(c, strerror(e), true);
         return;
     }
     c->srv = bufferevent_socket_new(v->b->base, fd, BEV_OPT_CLOSE_ON_FREE);

@@ -525,7 +525,7 @@ remove_node() { # NAME
     rcli DEL "ep:$EP_POOL:node:$name" "ep:$EP_POOL:alive:$name" >/dev/null
     local dlg
     dlg=$(rcli --scan --pattern "ep:$EP_POOL:dlg:*" | grep -c .)
-    say "$name removed in $(($(ms_now) - t0)) ms: drained, stopped (PID $pid), out of the registry; $dlg dialog record(s) in Redis carry the pool's dialogs on the other nodes"
+    say "$name removed in $(($(ms_now) - t0)) ms: drained, stopped (PID $pid), out of the registry; its dialogs go on through the other nodes ($dlg dialog record(s) in Redis)"
     echo "  DNS A $POOL_FQDN: $(dns_a)"
 }
 

@@ -123,7 +123,7 @@ uac_spawn load_hi 127.0.22.23 hostedim -m 200 -r 25
 msgs_a() { grep -c "^REQ [0-9.]* MESSAGE .* fabrikam.test " "$WORK/uas.log"; }
 wait_until 10 eval '[ "$(msgs_a)" -ge 100 ]' || fail "A's load does not flow ($(msgs_a) MESSAGEs)"
 T_KILL=$EPOCHREALTIME
-ep_kill "$VICTIM" KILL
+kill -KILL "$(ep_pid "$VICTIM")" # one process, our child
 ep_wait "$VICTIM" 5 >/dev/null
 note "killed $VICTIM at $T_KILL (A's load had $(msgs_a) MESSAGEs through)"
 others=$(for i in 1 2 3; do [ "node$i" != "$VICTIM" ] && printf '127.0.22.%s,' $i; done)

@@ -83,7 +83,8 @@ kamailio__up() { # NAME ADDR PORT: listening, or fail at once if it died
 #             (federation); outgoing connections also leave from ADDR
 #   DOMAIN    the partner's SIP domain, e.g. fabrikam.test
 #   CERTNAME  its certificate, $EP_CERTS/CERTNAME.crt/.key (e.g. fabrikam-edge;
-#             expired, otherca-fabrikam... for negative tests)
+#             expired, otherca-fabrikam... for negative tests); with a "/",
+#             a path without the .crt/.key (a test's own, leaf_cert.sh)
 #   NEXT_HOP  federation peer for other domains, a SIP URI used as the
 #             destination: sip:127.0.1.1:5061;transport=tls (a host name is
 #             resolved by Kamailio's resolver: /etc/hosts, resolv.conf)
@@ -93,9 +94,10 @@ kamailio__up() { # NAME ADDR PORT: listening, or fail at once if it died
 kamailio_partner_start() {
     local name=$1 addr=$2 domain=$3 cert=$4 next=$5 internal=$6
     shift 6
-    [ -f "$EP_CERTS/$cert.crt" ] || fail "no certificate $EP_CERTS/$cert.crt (ep_certs first?)"
+    [[ $cert == */* ]] || cert=$EP_CERTS/$cert # a path: a test's own (leaf_cert.sh)
+    [ -f "$cert.crt" ] || fail "no certificate $cert.crt (ep_certs first?)"
     kamailio__gen "$EP_LIB/kamailio-tls.cfg" "$WORK/$name-tls.cfg" \
-        CERT="$EP_CERTS/$cert.crt" KEY="$EP_CERTS/$cert.key" CA="${KAM_CA:-$EP_CERTS/ca.crt}"
+        CERT="$cert.crt" KEY="$cert.key" CA="${KAM_CA:-$EP_CERTS/ca.crt}"
     kamailio__gen "$EP_LIB/kamailio-partner.cfg" "$WORK/$name.cfg" \
         NAME="$name" ADDR="$addr" DOMAIN="$domain" NEXT_HOP="$next" INTERNAL="$internal" \
         TLSCFG="$WORK/$name-tls.cfg" DEBUG="${KAM_DEBUG:-2}" CHILDREN="${KAM_CHILDREN:-2}" \

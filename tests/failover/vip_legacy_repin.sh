@@ -166,6 +166,13 @@ if [ "$A_FAIL" -gt 0 ]; then
     # SIPp's error file: one "... <epoch>: Aborting call ... received 'SIP/2.0 408" line per failure
     grep -o '[0-9]\{10\}\.[0-9]*: Aborting call' "$WORK/load_fab.err" | cut -d: -f1 >"$WORK/fail_times" || true
     note "failure times (epoch): $(paste -sd' ' "$WORK/fail_times")"
+    for cid in $(grep -o "Aborting call on unexpected message for Call-Id '[^']*'" "$WORK/load_fab.err" | cut -d"'" -f2); do
+        if awk -v c="$cid" '$6 == c { f = 1 } END { exit !f }' "$WORK/uas.log"; then
+            note "failed $cid: delivered to our side, its 200 lost with the node"
+        else
+            note "failed $cid: lost in the node (never reached our side)"
+        fi
+    done
     inflight_ok=$(awk -v k="$T_KILL" -v fr="$FR" '{ if ($1 - fr / 1000 <= k + 0.1) n++ } END { print n + 0 }' "$WORK/fail_times")
     assert_eq "$A_FAIL" "$inflight_ok" "A's failed MESSAGEs that were in flight at the kill (sent before it)"
 fi

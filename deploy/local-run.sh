@@ -56,6 +56,9 @@
 #   EP_LOG_LEVEL  daemons' log level (default info)
 #   EP_DNS_TTL    TTL of the balancer's answers (default 5)
 #   EP_HEALTH_MS  the balancer's check and registry-read interval (default 250)
+#   EP_HEALTH_CHECK the balancer's check: tcp (default: silent in the nodes'
+#                 logs), tls or sip (an OPTIONS over mutual TLS; each check
+#                 is a line in the node's log at info)
 #   EP_STOP_TIMEOUT seconds between SIGTERM and SIGKILL (default 10)
 #   EP_PYTHON     python3 for the demo UA (default /usr/bin/python3)
 set -u
@@ -64,7 +67,7 @@ CALLER_PWD=$PWD
 RUN=${EP_RUN_DIR:-$ROOT/run}
 [[ $RUN == /* ]] || RUN=$CALLER_PWD/$RUN
 SETTINGS=(EP_NET EP_BIN EP_POOL EP_REDIS_PORT EP_DNS_PORT EP_UAS_PORT EP_LOG_LEVEL EP_DNS_TTL EP_HEALTH_MS
-    EP_PYTHON)
+    EP_HEALTH_CHECK EP_PYTHON)
 
 # settings: the environment's, or those of the pool running in the run
 # folder (read back in main, then settings_derive again)
@@ -80,6 +83,7 @@ settings_derive() {
     EP_LOG_LEVEL=${EP_LOG_LEVEL:-info}
     EP_DNS_TTL=${EP_DNS_TTL:-5}
     EP_HEALTH_MS=${EP_HEALTH_MS:-250}
+    EP_HEALTH_CHECK=${EP_HEALTH_CHECK:-tcp}
     EP_STOP_TIMEOUT=${EP_STOP_TIMEOUT:-10}
     EP_PYTHON=${EP_PYTHON:-/usr/bin/python3}
     VIP=$EP_NET.10
@@ -126,10 +130,10 @@ ms_now() { echo $((${EPOCHREALTIME/./} / 1000)); }
 starttime() {
     local s
     read -r s 2>/dev/null <"/proc/$1/stat" || return 1
-    s=${s##*) }
-    set -- $s
-    [ "$1" != Z ] || return 1
-    echo "${20}"
+    local f
+    read -ra f <<<"${s##*) }"
+    [ "${f[0]}" != Z ] || return 1
+    echo "${f[19]}"
 }
 # pid_of NAME: the recorded PID of NAME while it is still that process
 pid_of() {
@@ -196,8 +200,8 @@ stop_names() {
 }
 stop_all() {
     local names
-    names=$(recorded | tac)
-    [ -n "$names" ] && stop_names "${1:-}" $names
+    mapfile -t names < <(recorded | tac)
+    [ ${#names[@]} -gt 0 ] && stop_names "${1:-}" "${names[@]}"
     [ -f "$PIDS" ] && mv -f "$PIDS" "$PIDS.old"
     return 0
 }
@@ -225,11 +229,15 @@ wait_for() {
 node_addr() { echo "$EP_NET.${1#node}"; }
 ctl() { "$EP_BIN/edgectl" --redis "$R" --pool "$EP_POOL" --timeout 3 "$@"; }
 rcli() { redis-cli --raw -h "$RED" -p "$EP_REDIS_PORT" "$@" 2>/dev/null; }
+redis_up() { [ "$(rcli PING)" = PONG ]; }
+registered() { [ "$(rcli SCARD "ep:$EP_POOL:nodes")" = "$1" ]; } # N nodes in the registry
+policy_in_redis() { ctl policy show >/dev/null 2>&1; }
 # the balancer's A answer for the pool FQDN, sorted, comma-separated
 dns_a() {
     kdig @"$BAL" -p "$EP_DNS_PORT" +norec +time=1 +retry=0 +short A "$POOL_FQDN" 2>/dev/null |
         grep -E '^[0-9.]+$' | sort -t. -k4,4n | paste -sd, -
 }
+dns_is() { [ "$(dns_a)" = "$1" ]; }
 dns_has() { [[ ,$(dns_a), == *,$1,* ]]; }
 dns_lacks() { local a; a=$(dns_a) && [ -n "$a" ] && [[ ,$a, != *,$1,* ]]; }
 # the node names recorded and running, in order
@@ -278,7 +286,7 @@ balancer = { id = "balancer1"; log_level = "$EP_LOG_LEVEL"; };
 vip = { enabled = true; listen = "$VIP"; ports = [ "$TLS_PORT", "$XMPP_PORT" ]; proxy_protocol = true; };
 redis = { addr = "$R"; pool = "$EP_POOL"; };
 tls = { cert = "$PKI/contoso-edge.crt"; key = "$PKI/contoso-edge.key"; ca = "$PKI/ca.crt"; };
-health = { check = "sip"; interval_ms = $EP_HEALTH_MS; timeout_ms = 1000; rise = 2; fall = 2; };
+health = { check = "$EP_HEALTH_CHECK"; interval_ms = $EP_HEALTH_MS; timeout_ms = 1000; rise = 2; fall = 2; };
 dns = { listen = "$BAL:$EP_DNS_PORT"; zone = "$ZONE"; pool_fqdn = "$POOL_FQDN";
         ns = [ "ns1.$ZONE@$BAL" ]; ttl = $EP_DNS_TTL; soa_minimum = $EP_DNS_TTL; rrl_rate = 5000; };
 admin = { listen = "$BAL:$BAL_ADMIN_PORT"; allow = [ "127.0.0.0/8" ]; };
@@ -341,7 +349,7 @@ start() {
     free_or_die "$VIP" $XMPP_PORT
     free_or_die "$UAS" "$EP_UAS_PORT"
     for ((i = 1; i <= EP_NODES; i++)); do
-        for n in $SIP_PORT $TLS_PORT $XMPP_PORT $ADMIN_PORT; do free_or_die "$EP_NET.$i" $n; done
+        for n in $SIP_PORT $TLS_PORT $XMPP_PORT $ADMIN_PORT; do free_or_die "$EP_NET.$i" "$n"; done
     done
     t0=$(ms_now)
     rm -f "$PIDS" "$RUN"/*.log "$RUN"/*.log.* "$RUN"/node*.conf "$RUN"/node*.policy
@@ -360,7 +368,7 @@ start() {
     spawn redis redis-server --port "$EP_REDIS_PORT" --bind "$RED" --save '' --appendonly no \
         --dir "$RUN/redis" --dbfilename dump.rdb
     spawn uas "$EP_PYTHON" "$ROOT/tests/lib/sip_responder.py" "$UAS" "$EP_UAS_PORT" 315360000
-    wait_for 10 redis eval '[ "$(rcli PING)" = PONG ]'
+    wait_for 10 redis redis_up
     for ((i = 1; i <= EP_NODES; i++)); do
         names+=("node$i")
         start_node "node$i"
@@ -370,9 +378,9 @@ start() {
     wait_for 10 uas listening "$UAS" "$EP_UAS_PORT"
     wait_for 10 balancer1 listening "$BAL" "$EP_DNS_PORT" udp
     wait_for 10 balancer1 listening "$VIP" $TLS_PORT
-    wait_for 10 redis eval '[ "$(rcli SCARD "ep:$EP_POOL:nodes")" = ${#names[@]} ]'
-    wait_for 15 balancer1 eval '[ "$(dns_a)" = "$(nodes_csv "${names[@]}")" ]'
-    wait_for 10 node1 eval 'ctl policy show >/dev/null 2>&1'
+    wait_for 10 redis registered "${#names[@]}"
+    wait_for 15 balancer1 dns_is "$(nodes_csv "${names[@]}")"
+    wait_for 10 node1 policy_in_redis
     UNDO_ON_DIE=""
     say "started in $(($(ms_now) - t0)) ms"
     describe
@@ -444,7 +452,9 @@ status() {
 # ---- scaling -----------------------------------------------------------------
 
 need_pool() {
-    alive redis && alive balancer1 || die "no local pool runs from $(rel "$RUN") (start it: make run, or $(envp)$ME start)"
+    if ! alive redis || ! alive balancer1; then
+        die "no local pool runs from $(rel "$RUN") (start it: make run, or $(envp)$ME start)"
+    fi
 }
 need_node() { # NAME
     [[ $1 == node[1-9] ]] || die "node names are node1..node9, not '$1'"
@@ -463,7 +473,7 @@ add_node() {
     [[ $name == node[1-9] ]] || die "node names are node1..node9, not '$name'"
     alive "$name" && die "$name already runs"
     a=$(node_addr "$name")
-    for i in $SIP_PORT $TLS_PORT $XMPP_PORT $ADMIN_PORT; do free_or_die "$a" $i; done
+    for i in $SIP_PORT $TLS_PORT $XMPP_PORT $ADMIN_PORT; do free_or_die "$a" "$i"; done
     # a node removed earlier left its log: keep it aside
     [ -f "$RUN/$name.log" ] && mv -f "$RUN/$name.log" "$RUN/$name.log.$(date +%s)"
     forget "$name"

@@ -28,7 +28,7 @@ RUN=$WORK/run
 export EP_RUN_DIR=$RUN EP_NET=127.0.20
 export EP_CERTS=$RUN/pki # sipc.py's tls(): ca.crt, fabrikam-edge.crt/.key
 VIP=127.0.20.10:5061
-ep_at_exit "touch '$WORK/stop.hold'; $LR stop >>'$WORK/stop-at-exit.log' 2>&1"
+ep_at_exit "touch '$WORK/stop.hold' '$WORK/go.B'; $LR stop >>'$WORK/stop-at-exit.log' 2>&1"
 rc() { redis-cli --raw -h 127.0.20.100 -p 6379 "$@" 2>&1; }
 dns_a() { kdig @127.0.20.53 -p 5353 +norec +time=1 +retry=0 +short A sip.contoso.test 2>/dev/null | sort -t. -k4,4n | paste -sd, -; }
 dns_has() { [[ ,$(dns_a), == *,$1,* ]]; }
@@ -36,30 +36,45 @@ dns_lacks() { local a; a=$(dns_a) && [ -n "$a" ] && [[ ,$a, != *,$1,* ]]; }
 pin() { rc GET "ep:edgepool:pin:$1"; }
 ms_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
 dlg_keys() { rc --scan --pattern 'ep:edgepool:dlg:*' | grep -c .; }
+dlg_keys_are() { [ "$(dlg_keys)" = "$1" ]; }
 
 EP_RUN_TIMEOUT=60 ep_run start "$LR" start || fail "local-run.sh start: exit $? (log start.log)"
 assert_eq "127.0.20.1,127.0.20.2,127.0.20.3" "$(dns_a)" "DNS A at start"
 
-# hold.py STOPFILE SRC...: one VIP connection (mutual TLS) from each source,
-# one after the other, held until STOPFILE exists (60 s at most)
+# hold.py STOPFILE GOFILE SRC...: once GOFILE exists ("-": at once), one VIP
+# connection (mutual TLS) from each source, one after the other, held until
+# STOPFILE exists (60 s at most)
 cat >"$WORK/hold.py" <<'PY'
 import os, sys, time
 sys.path.insert(0, os.environ["EP_LIB"])
 from sipc import *
+stop, go = sys.argv[1], sys.argv[2]
+end = time.monotonic() + 60
+print("ready", flush=True)
+while go != "-" and not os.path.exists(go) and time.monotonic() < end:
+    time.sleep(0.01)
 conns = []
-for src in sys.argv[2:]:
+for src in sys.argv[3:]:
     conns.append(tls(os.environ["VIP"], src=src))
     print("held %s" % src, flush=True)
-end = time.monotonic() + 60
-while not os.path.exists(sys.argv[1]) and time.monotonic() < end:
+while not os.path.exists(stop) and time.monotonic() < end:
     time.sleep(0.05)
 PY
-hold() { # NAME SRC...: spawn a holder; returns once every source is connected
+hold_spawn() { # NAME GOFILE SRC...: spawn a holder (python started, ready to connect)
     local name=$1
     shift
     ep_spawn "$name" env EP_LIB="$EP_LIB" EP_CERTS="$EP_CERTS" VIP=$VIP PYTHONDONTWRITEBYTECODE=1 \
         /usr/bin/python3 -u "$WORK/hold.py" "$WORK/stop.hold" "$@"
+    wait_log "$WORK/$name.log" "^ready$" 10 || fail "$name did not start"
+}
+held() { # NAME SRC...: wait until every source is connected
+    local name=$1
+    shift
     wait_log "$WORK/$name.log" "^held ${*: -1}$" 10 || fail "$name: the VIP connections were not made"
+}
+hold() { # NAME SRC...: connect at once, return when held
+    hold_spawn "$1" - "${@:2}"
+    held "$@"
 }
 pin_set() { [ -n "$(pin "$1")" ]; }
 
@@ -94,11 +109,13 @@ pickle.dump((inv, m.raw), open(sys.argv[1], "wb"))
 ok("dialog %s established through node2" % inv.call_id)
 PY
 wait_log "$RUN/uas.log" "^REQ [0-9.]+ ACK 127\.0\.20\.2:" 5 || fail "the ACK did not reach the internal UA through node2"
-wait_until 3 eval '[ "$(dlg_keys)" = 1 ]' || fail "no dialog record in Redis"
+wait_until 3 dlg_keys_are 1 || fail "no dialog record in Redis"
 DLG=$(rc --scan --pattern 'ep:edgepool:dlg:*')
 assert_eq node2 "$(rc HGET "$DLG" node)" "the dialog record's node"
 
-# ---- 3. add a node: DNS and a new pin
+# ---- 3. add a node: DNS and a new pin (the new source's client already
+# running, so that its start is not measured)
+hold_spawn holdB "$WORK/go.B" 127.0.20.24
 T0=$EPOCHREALTIME
 EP_RUN_TIMEOUT=30 ep_run add "$LR" add-node || fail "add-node: exit $?"
 wait_until 5 dns_has 127.0.20.4 || fail "node4 not in the DNS answers: $(dns_a)"
@@ -107,7 +124,8 @@ note "add-node said: $(grep -o 'node4 added.*' "$WORK/add.log")"
 note "node4 in the DNS answers $ADD_DNS_MS ms after add-node began: $(dns_a)"
 assert_cmp "$ADD_DNS_MS" -lt 2000 "add-node to DNS (ms)"
 assert_log "$RUN/balancer1.log" "node node4 \(127\.0\.20\.4:5061\) found in the registry" "the balancer learnt node4 from Redis"
-hold holdB 127.0.20.24
+touch "$WORK/go.B"
+held holdB 127.0.20.24
 wait_until 3 pin_set 127.0.20.24 || fail "no pin for the new source 127.0.20.24"
 ADD_PIN_MS=$(ms_since "$T0")
 assert_eq node4 "$(pin 127.0.20.24)" "the new source's pin (least connections: node4 has none)"
@@ -131,8 +149,8 @@ assert_cmp "$DRAIN_DNS_MS" -lt 2000 "drain to out of DNS (ms)"
 hold holdC "$SRC_N2" 127.0.20.31 127.0.20.32 127.0.20.33 127.0.20.34
 C=""
 for s in "$SRC_N2" 127.0.20.31 127.0.20.32 127.0.20.33 127.0.20.34; do
-    wait_until 3 pin_set $s || fail "no pin for $s"
-    p=$(pin $s)
+    wait_until 3 pin_set "$s" || fail "no pin for $s"
+    p=$(pin "$s")
     [ "$p" != node2 ] || fail "$s pinned to the drained node2"
     C+=" .${s##*.}->$p"
 done
@@ -177,7 +195,7 @@ ok("BYE through %s answered 200" % sys.argv[2])
 PY
 BYE_MS=$(ms_since "$T3")
 assert_log "$RUN/uas.log" "^REQ [0-9.]+ BYE ${BYE_TO//./\\.}:[0-9]+ fabrikam\.test " "the BYE reached the internal UA through $BYE_TO"
-wait_until 3 eval '[ "$(dlg_keys)" = 0 ]' || fail "the dialog record is still in Redis after the BYE"
+wait_until 3 dlg_keys_are 0 || fail "the dialog record is still in Redis after the BYE"
 note "ok: the dialog record left Redis"
 
 touch "$WORK/stop.hold"

@@ -26,13 +26,11 @@ need_cmd redis-server redis-cli kdig ss openssl setsid flock /usr/bin/python3
 LR=$EP_ROOT/deploy/local-run.sh
 RUN=$WORK/run
 export EP_RUN_DIR=$RUN EP_NET=127.0.19
-R=127.0.19.100:6379
 ep_at_exit "$LR stop >>'$WORK/stop-at-exit.log' 2>&1"
 # processes of this pool: its run folder or its addresses in the command line
 # (the decoy redis on 127.0.19.200 aside)
 ours() { pgrep -f -- "$RUN/|127\.0\.19\." | grep -vxF -e "$$" -e "$(ep_pid decoy_redis)" | sort -n; }
 ours_count() { ours | grep -c .; }
-rc_of() { "$@"; echo $?; }
 
 # decoys: same names as the pool's processes, not started by local-run.sh
 mkdir -p "$WORK/decoy"

@@ -102,13 +102,20 @@ POOL_FQDN=sip.$ZONE
 RR_INTERNAL=edge-int.$ZONE
 
 say() { echo "local-run: $*"; }
-UNDO_ON_DIE=""
+UNDO_ON_DIE="" UNDO_NODE=""
 die() {
     echo "local-run: $*" >&2
     if [ -n "$UNDO_ON_DIE" ]; then # a failed start leaves nothing running, logs kept
         UNDO_ON_DIE=""
         echo "local-run: stopping what this start started (logs kept in $(rel "$RUN"))" >&2
         stop_all quiet
+    elif [ -n "$UNDO_NODE" ]; then # a failed add-node leaves the pool as it was
+        local n=$UNDO_NODE
+        UNDO_NODE=""
+        echo "local-run: stopping $n (its log: $(rel "$RUN/$n.log"))" >&2
+        stop_names quiet "$n"
+        forget "$n"
+        deregister "$n"
     fi
     exit 1
 }
@@ -451,6 +458,13 @@ status() {
 
 # ---- scaling -----------------------------------------------------------------
 
+# deregister NAME: a stopped node's entry out of the Redis registry (the
+# balancer forgets it at its next read)
+deregister() {
+    rcli SREM "ep:$EP_POOL:nodes" "$1" >/dev/null
+    rcli DEL "ep:$EP_POOL:node:$1" "ep:$EP_POOL:alive:$1" >/dev/null
+}
+
 need_pool() {
     if ! alive redis || ! alive balancer1; then
         die "no local pool runs from $(rel "$RUN") (start it: make run, or $(envp)$ME start)"
@@ -478,12 +492,13 @@ add_node() {
     [ -f "$RUN/$name.log" ] && mv -f "$RUN/$name.log" "$RUN/$name.log.$(date +%s)"
     forget "$name"
     t0=$(ms_now)
-    UNDO_ON_DIE=""
+    UNDO_NODE=$name
     start_node "$name"
     wait_node "$name"
     t_up=$(($(ms_now) - t0))
     wait_for 10 "$name" dns_has "$a"
     t_dns=$(($(ms_now) - t0))
+    UNDO_NODE=""
     say "$name added on $a: listening after $t_up ms, in the balancer's DNS answers after $t_dns ms"
     echo "  DNS A $POOL_FQDN: $(dns_a)"
     echo "  log $(rel "$RUN/$name.log"), config $(rel "$RUN/$name.conf")"
@@ -531,8 +546,7 @@ remove_node() { # NAME
     stop_names "" "$name"
     alive "$name" && die "$name (PID $pid) did not stop"
     forget "$name"
-    rcli SREM "ep:$EP_POOL:nodes" "$name" >/dev/null
-    rcli DEL "ep:$EP_POOL:node:$name" "ep:$EP_POOL:alive:$name" >/dev/null
+    deregister "$name"
     local dlg
     dlg=$(rcli --scan --pattern "ep:$EP_POOL:dlg:*" | grep -c .)
     say "$name removed in $(($(ms_now) - t0)) ms: drained, stopped (PID $pid), out of the registry; its dialogs go on through the other nodes ($dlg dialog record(s) in Redis)"

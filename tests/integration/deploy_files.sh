@@ -9,17 +9,23 @@
 #   configurations;
 # - the installed units pass `systemd-analyze verify` (no warning) in that
 #   tree, and `systemd-analyze security --offline` rates them (figures noted);
-# - the installed edge-balancer runs as an unprivileged user with
-#   CAP_NET_BIND_SERVICE as its only capability (as the unit grants) and
-#   answers DNS on port 53, and cannot bind 53 without it;
+# - the installed edge-node runs as an unprivileged user without any
+#   capability (as its unit) and writes its policy snapshot to its state
+#   directory; the installed edge-balancer runs as an unprivileged user with
+#   CAP_NET_BIND_SERVICE as its only capability (as its unit) and answers
+#   DNS on port 53, and cannot bind 53 without it;
 # - deploy/redis/*.example, with the site's addresses, ports, directories and
 #   passwords replaced for loopback, start a real Redis master, a replica
 #   (masteruser/masterauth) and three Sentinels (quorum 2) that find each
 #   other; the node's ACL user cannot FLUSHALL, CONFIG, touch keys outside
-#   ep:*, and anonymous clients get nothing; a node built from the sample
+#   ep:*, and anonymous clients get nothing; every command the node,
+#   balancer and edgectl sources send is allowed for their users (ACL
+#   DRYRUN); a node built from the sample
 #   configuration registers and seeds its policy through the sentinels as
 #   that user, the balancer sees it through the same user and serves its
 #   address, edgectl works with its own user;
+# - SITE.md's nftables example and the keepalived examples parse (nft -c,
+#   keepalived -t), when those tools are installed;
 # - every setting deploy/SITE.md names exists (--print-config).
 # Addresses: 127.0.24.0/24.
 . "${EP_ROOT:-.}/tests/lib/common.sh"
@@ -226,36 +232,8 @@ assert_match "NOPERM|can't access" "$(as_node EVAL "return redis.call('SET', 'ot
 assert_match 'NOAUTH' "$(redis-cli --raw -h $R1 -p 6379 GET ep:deploytest:x 2>&1)" "anonymous client refused"
 as_node DEL ep:deploytest:x >/dev/null
 
-# ---- a node from the sample, through the sentinels, as user edgepool ---------------
-REDIS_GROUP="sentinels = \"$R1:26379,$R2:26379,$R3:26379\"; master_name = \"edgepool\";
-  username = \"edgepool\"; password = \"$PW_NODE\"; pool = \"edgepool\"; snapshot = \"$WORK/edge1.policy\";"
-sed -e "s/127\.0\.0\.1:50\(6[01]\)/$N1:50\1/" -e "s/127\.0\.0\.1:8080/$N1:8080/" deploy/edge-node.conf >"$WORK/node-edge1.conf"
-printf 'redis = {\n  %s\n};\n' "$REDIS_GROUP" >>"$WORK/node-edge1.conf"
-"$NODE" --check-config -c "$WORK/node-edge1.conf" >"$WORK/check-node1.out" 2>&1 ||
-    fail "the node's site configuration: $(tail -1 "$WORK/check-node1.out")"
-t0=$(ep__now)
-ep_spawn node-edge1 "$NODE" -f -c "$WORK/node-edge1.conf"
-registered() { [ "$(adm $R1 6379 EXISTS ep:edgepool:alive:edge1)" = 1 ]; }
-wait_until 15 registered || fail "edge1 did not register through the sentinels: $(grep -i 'redis' "$WORK/node-edge1.log" | tail -3)"
-note "edge1 (deploy/edge-node.conf + redis via 3 sentinels, ACL user edgepool) registered in $((($(ep__now) - t0) / 1000)) ms"
-assert_eq "$N1:5061" "$(adm $R1 6379 HGET ep:edgepool:node:edge1 external)" "edge1's registered external address"
-seeded() { [ "$(adm $R1 6379 HGET ep:edgepool:policy version)" -ge 1 ] 2>/dev/null; }
-wait_until 10 seeded ||
-    fail "edge1 did not seed the policy as user edgepool"
-assert_no_log "$WORK/node-edge1.log" 'NOPERM' "no command of the node refused by the ACL"
-
-# ---- the installed balancer: unprivileged, CAP_NET_BIND_SERVICE only, port 53 -----
-sed -e "s/^  listen = \"127\.0\.0\.2\";/  listen = \"$VIP\";/" \
-    -e "s/^  listen = \"127\.0\.0\.1:5353\";/  listen = \"$BAL:53\";/" \
-    -e "s/^  listen = \"127\.0\.0\.1:8081\";/  listen = \"$BAL:8081\";/" \
-    -e "s/ns1\.contoso\.test@127\.0\.0\.1/ns1.contoso.test@$BAL/" \
-    -e "s/^  master_name = \"mymaster\";/  master_name = \"edgepool\"; sentinels = \"$R1:26379,$R2:26379,$R3:26379\";\n  username = \"edgepool\"; password = \"$PW_NODE\";/" \
-    deploy/edge-balancer.conf >"$WORK/balancer.conf"
-chmod 0644 "$WORK/balancer.conf" && chmod o+rx "$WORK"
-IBAL=$ROOT/usr/local/sbin/edge-balancer
-"$IBAL" --check-config -c "$WORK/balancer.conf" >"$WORK/check-bal.out" 2>&1 ||
-    fail "the balancer's site configuration: $(tail -1 "$WORK/check-bal.out")"
-# as the unit: another user, no new privileges, CAP_NET_BIND_SERVICE bounding and ambient only
+# as the units run the daemons: another user (nobody here, edgepool there), no
+# new privileges, capabilities bounded to CAPS, ambient so they survive
 unpriv() { # CAPS: UNPRIV=( setpriv ... ) running a command as nobody with only CAPS ("": none)
     UNPRIV=(setpriv --reuid=nobody --regid=nogroup --clear-groups --no-new-privs)
     if [ -n "$1" ]; then
@@ -264,6 +242,51 @@ unpriv() { # CAPS: UNPRIV=( setpriv ... ) running a command as nobody with only 
         UNPRIV+=(--inh-caps=-all --bounding-set=-all)
     fi
 }
+
+# ---- the installed node from the sample, as nobody without any capability,
+# through the sentinels as Redis user edgepool --------------------------------------
+mkdir -p "$WORK/state" && chown nobody:nogroup "$WORK/state" && chmod 0750 "$WORK/state" && chmod o+rx "$WORK"
+REDIS_GROUP="sentinels = \"$R1:26379,$R2:26379,$R3:26379\"; master_name = \"edgepool\";
+  username = \"edgepool\"; password = \"$PW_NODE\"; pool = \"edgepool\"; snapshot = \"$WORK/state/edgepool-edge1.policy\";"
+sed -e "s/127\.0\.0\.1:50\(6[01]\)/$N1:50\1/" -e "s/127\.0\.0\.1:8080/$N1:8080/" deploy/edge-node.conf >"$WORK/node-edge1.conf"
+printf 'redis = {\n  %s\n};\n' "$REDIS_GROUP" >>"$WORK/node-edge1.conf"
+chmod 0644 "$WORK/node-edge1.conf"
+INODE=$ROOT/usr/local/sbin/edge-node
+"$INODE" --check-config -c "$WORK/node-edge1.conf" >"$WORK/check-node1.out" 2>&1 ||
+    fail "the node's site configuration: $(tail -1 "$WORK/check-node1.out")"
+t0=$(ep__now)
+unpriv ""
+ep_spawn node-edge1 "${UNPRIV[@]}" "$INODE" -f -c "$WORK/node-edge1.conf"
+registered() { [ "$(adm $R1 6379 EXISTS ep:edgepool:alive:edge1)" = 1 ]; }
+wait_until 15 registered || fail "edge1 did not register through the sentinels: $(grep -i 'redis' "$WORK/node-edge1.log" | tail -3)"
+note "edge1 (deploy/edge-node.conf + redis via 3 sentinels, ACL user edgepool) registered in $((($(ep__now) - t0) / 1000)) ms"
+assert_eq "$N1:5061" "$(adm $R1 6379 HGET ep:edgepool:node:edge1 external)" "edge1's registered external address"
+seeded() { [ "$(adm $R1 6379 HGET ep:edgepool:policy version)" -ge 1 ] 2>/dev/null; }
+wait_until 10 seeded ||
+    fail "edge1 did not seed the policy as user edgepool"
+assert_no_log "$WORK/node-edge1.log" 'NOPERM' "no command of the node refused by the ACL"
+pid=$(pgrep -u nobody -f "^$INODE -f -c" | head -1)
+[ -n "$pid" ] || fail "no edge-node process of user nobody"
+assert_eq 0000000000000000 "$(sed -n 's/^CapEff:[[:space:]]*//p' "/proc/$pid/status")" "the node's effective capabilities: none"
+for port in 5060 5061 5269 8080; do
+    wait_tcp $N1 $port || fail "the node (nobody) does not listen on $N1:$port"
+done
+snap() { [ -s "$WORK/state/edgepool-edge1.policy" ]; }
+wait_until 10 snap || fail "the node (nobody) wrote no policy snapshot in its state directory: $(grep -i snapshot "$WORK/node-edge1.log" | tail -2)"
+note "installed edge-node as nobody, CapEff 0: listens on $N1:5060/5061/5269/8080, snapshot $(stat -c '%U %a' "$WORK/state/edgepool-edge1.policy") in the state directory"
+
+# ---- the installed balancer: unprivileged, CAP_NET_BIND_SERVICE only, port 53 -----
+sed -e "s/^  listen = \"127\.0\.0\.2\";/  listen = \"$VIP\";/" \
+    -e "s/^  listen = \"127\.0\.0\.1:5353\";/  listen = \"$BAL:53\";/" \
+    -e "s/^  listen = \"127\.0\.0\.1:8081\";/  listen = \"$BAL:8081\";/" \
+    -e "s/ns1\.contoso\.test@127\.0\.0\.1/ns1.contoso.test@$BAL/" \
+    -e "s/^  master_name = \"mymaster\";/  master_name = \"edgepool\"; sentinels = \"$R1:26379,$R2:26379,$R3:26379\";\n  username = \"edgepool\"; password = \"$PW_NODE\";/" \
+    deploy/edge-balancer.conf >"$WORK/balancer.conf"
+chmod 0644 "$WORK/balancer.conf"
+IBAL=$ROOT/usr/local/sbin/edge-balancer
+"$IBAL" --check-config -c "$WORK/balancer.conf" >"$WORK/check-bal.out" 2>&1 ||
+    fail "the balancer's site configuration: $(tail -1 "$WORK/check-bal.out")"
+# as the unit: another user, no new privileges, CAP_NET_BIND_SERVICE bounding and ambient only
 unpriv ""
 EP_RUN_TIMEOUT=10 ep_run balancer-nocap "${UNPRIV[@]}" "$IBAL" -f -c "$WORK/balancer.conf" &&
     fail "the balancer bound port 53 without CAP_NET_BIND_SERVICE"
@@ -292,6 +315,33 @@ timeout 20 "$CTL" --sentinels "$R1:26379,$R2:26379,$R3:26379" --master edgepool 
 timeout 20 "$CTL" -c "$WORK/node-edge1.conf" allowed add deploy.test >"$WORK/ctl-add.out" 2>&1 ||
     fail "edgectl -c node-edge1.conf (user edgepool) allowed add: $(tail -2 "$WORK/ctl-add.out")"
 note "edgectl: pool status and sessions as user edgectl, a policy change as user edgepool (-c the node's file)"
+
+# ---- the nftables and keepalived examples parse (when those tools are here:
+# they are not test packages, so a machine without them only notes it) --------
+if command -v nft >/dev/null; then
+    awk '/^table inet edgepool/,/^}$/' deploy/SITE.md >"$WORK/node.nft"
+    sed -e 's/^    #   //' "$WORK/node.nft" | grep -v '^    # .* only:$' >"$WORK/all-roles.nft"
+    for f in node.nft all-roles.nft; do
+        [ -s "$WORK/$f" ] || fail "no nftables example in deploy/SITE.md"
+        nft -c -f "$WORK/$f" >"$WORK/$f.out" 2>&1 || fail "nft -c: SITE.md's example ($f): $(head -3 "$WORK/$f.out")"
+    done
+    note "nft -c accepts SITE.md's nftables example (node rules, and with the balancer/Redis lines uncommented)"
+else
+    note "nft not installed: SITE.md's nftables example not checked"
+fi
+if command -v keepalived >/dev/null; then
+    for f in deploy/keepalived/*.example; do
+        # keepalived -t reports each unknown keyword or bad value as "(FILE: Line N) ..."
+        # (it ends by SIGTERM, exit 143, whatever it found; in the background so
+        # that bash does not print "Terminated")
+        timeout 10 keepalived -t -f "$EP_ROOT/$f" --log-console </dev/null >"$WORK/ka.out" 2>&1 &
+        wait $!
+        ! grep -E '^\(|rror|nknown' "$WORK/ka.out" >/dev/null || fail "keepalived -t $f: $(head -3 "$WORK/ka.out")"
+    done
+    note "keepalived -t: $(ls deploy/keepalived/*.example | wc -l) examples, no unknown keyword or bad value"
+else
+    note "keepalived not installed: the keepalived examples not checked"
+fi
 
 # ---- SITE.md names only settings that exist -------------------------------------------
 bad=""

@@ -400,7 +400,9 @@ stop_cmd() {
 envp() { [ "$RUN" = "$ROOT/run" ] || printf 'EP_RUN_DIR=%s ' "$(rel "$RUN")"; }
 
 describe() {
-    local n ctlb pki
+    local n ctlb pki first
+    first=$(nodes_running | head -1)
+    first=${first:-node1}
     ctlb="$(rel "$EP_BIN")/edgectl --redis $R"
     [ "$EP_POOL" = edgepool ] || ctlb+=" --pool $EP_POOL"
     pki=$(rel "$PKI")
@@ -418,9 +420,9 @@ Try it (each $ line runs as is from this directory):
   # a MESSAGE from the demo partner fabrikam.test (mutual TLS with its certificate) through
   # the VIP to alice@$ZONE; the internal next hop answers 200 (its log: $(rel "$RUN")/uas.log)
   \$ $(rel "$ROOT/deploy/local-pool/send-message.py") --to $VIP:$TLS_PORT --src $PARTNER --pki $pki
-  # the same with openssl, straight to node1
-  \$ (printf 'MESSAGE sip:alice@$ZONE SIP/2.0\\r\\nVia: SIP/2.0/TLS $PARTNER;branch=z9hG4bK%s\\r\\nMax-Forwards: 70\\r\\nFrom: <sip:bob@fabrikam.test>;tag=%s\\r\\nTo: <sip:alice@$ZONE>\\r\\nCall-ID: %s@fabrikam.test\\r\\nCSeq: 1 MESSAGE\\r\\nContent-Type: text/plain\\r\\nContent-Length: 5\\r\\n\\r\\nhello' \$RANDOM \$RANDOM \$RANDOM; sleep 1) | openssl s_client -quiet -no_ign_eof -connect $(node_addr node1):$TLS_PORT -servername $POOL_FQDN -cert $pki/fabrikam-edge.crt -key $pki/fabrikam-edge.key -CAfile $pki/ca.crt 2>/dev/null
-  # the live pool page: http://$BAL:$BAL_ADMIN_PORT/   a node's state: http://$(node_addr node1):$ADMIN_PORT/status
+  # the same with openssl, straight to $first
+  \$ (printf 'MESSAGE sip:alice@$ZONE SIP/2.0\\r\\nVia: SIP/2.0/TLS $PARTNER;branch=z9hG4bK%s\\r\\nMax-Forwards: 70\\r\\nFrom: <sip:bob@fabrikam.test>;tag=%s\\r\\nTo: <sip:alice@$ZONE>\\r\\nCall-ID: %s@fabrikam.test\\r\\nCSeq: 1 MESSAGE\\r\\nContent-Type: text/plain\\r\\nContent-Length: 5\\r\\n\\r\\nhello' \$RANDOM \$RANDOM \$RANDOM; sleep 1) | openssl s_client -quiet -no_ign_eof -connect $(node_addr "$first"):$TLS_PORT -servername $POOL_FQDN -cert $pki/fabrikam-edge.crt -key $pki/fabrikam-edge.key -CAfile $pki/ca.crt 2>/dev/null
+  # the live pool page: http://$BAL:$BAL_ADMIN_PORT/   a node's state: http://$(node_addr "$first"):$ADMIN_PORT/status
 Scale it (the balancer learns nodes from the Redis registry):
   \$ $(envp)$ME add-node              # the next node (node4 on $EP_NET.4)$([ "$RUN" = "$ROOT/run" ] && echo "; or: make scale-out")
   \$ $(envp)$ME drain node2           # no new work for node2, its dialogs go on

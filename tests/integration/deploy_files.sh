@@ -101,6 +101,14 @@ assert_eq 640 "$(stat -c %a "$ROOT/etc/edgepool/balancer.conf")" "balancer.conf 
 assert_eq 750 "$(stat -c %a "$ROOT/etc/edgepool")" "/etc/edgepool mode"
 assert_log "$ROOT/usr/local/lib/systemd/system/edge-node@.service" \
     '^ExecStart=/usr/local/sbin/edge-node -f -c /etc/edgepool/node-%i.conf$' "the node unit's ExecStart"
+# the sysusers.d and tmpfiles.d files, applied to the installed tree as
+# `make install` applies them to / (systemd-sysusers, systemd-tmpfiles)
+systemd-sysusers --root="$ROOT" >"$WORK/sysusers.out" 2>&1 || fail "systemd-sysusers: $(tail -2 "$WORK/sysusers.out")"
+assert_log "$ROOT/etc/passwd" '^edgepool:x:[0-9]+:[0-9]+:.*:/var/lib/edgepool:/usr/sbin/nologin$' "the edgepool system user (no login)"
+systemd-tmpfiles --root="$ROOT" --create >"$WORK/tmpfiles.out" 2>&1 || fail "systemd-tmpfiles: $(tail -2 "$WORK/tmpfiles.out")"
+ugid=$(awk -F: '$1 == "edgepool" { print $3 ":" $4 }' "$ROOT/etc/passwd")
+assert_eq "0:${ugid#*:} 750" "$(stat -c '%u:%g %a' "$ROOT/etc/edgepool")" "/etc/edgepool root:edgepool 0750"
+assert_eq "$ugid 750" "$(stat -c '%u:%g %a' "$ROOT/var/lib/edgepool")" "/var/lib/edgepool edgepool:edgepool 0750"
 # PREFIX rewrites the units' paths
 ep_run install_usr make -C "$EP_ROOT" --no-print-directory install DESTDIR="$WORK/root-usr" PREFIX=/usr ||
     fail "make install PREFIX=/usr: $(tail -3 "$WORK/install_usr.log")"

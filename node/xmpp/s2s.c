@@ -1,6 +1,7 @@
 /* s2s.c -- one XMPP stream, either direction: its bufferevent (TLS after
  * STARTTLS), its parser and restarts, writing, stream errors, closing and
  * timers. The negotiation itself is in s2s_in.c / s2s_out.c. */
+#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
@@ -12,6 +13,7 @@
 #include <strings.h>
 
 #include "admin/metrics.h"
+#include "conn/proxy_proto.h"
 #include "log.h"
 #include "node.h"
 #include "tls.h"
@@ -24,7 +26,10 @@ static void read_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
 
-const char *s2s_dir_name(const struct s2s *s) { return s->dir == S2S_IN ? "from" : "to"; }
+const char *s2s_dir_name(const struct s2s *s)
+{
+    return s->dir == S2S_IN ? "from" : "to";
+}
 
 void s2s_random_hex(char *out, size_t nbytes)
 {
@@ -107,7 +112,10 @@ void s2s_write(struct s2s *s, const char *data, size_t len)
                   (int)(len > 400 ? 400 : len), data);
 }
 
-void s2s_writes(struct s2s *s, const char *str) { s2s_write(s, str, strlen(str)); }
+void s2s_writes(struct s2s *s, const char *str)
+{
+    s2s_write(s, str, strlen(str));
+}
 
 void s2s_count_stanza(struct s2s *s, bool in, const char *kind)
 {
@@ -226,8 +234,8 @@ void s2s_error(struct s2s *s, const char *cond, const char *text)
     s->x->stats.stream_errors++;
     metrics_counter_add(s->x->node->metrics, "edgepool_xmpp_stream_errors_total", 1, "direction",
                         s->dir == S2S_IN ? "in" : "out", "condition", cond, NULL);
-    LOG_WARN(XMPP_LOG, "stream %s %s (%s): <%s/>%s%s", s2s_dir_name(s),
-             s->peer[0] ? s->peer : "?", s->peer_addr, cond, text ? ": " : "", text ? text : "");
+    LOG_WARN(XMPP_LOG, "stream %s %s (%s): <%s/>%s%s", s2s_dir_name(s), s->peer[0] ? s->peer : "?",
+             s->peer_addr, cond, text ? ": " : "", text ? text : "");
     if (s->dir == S2S_OUT && !s->fail_cond) {
         s->fail_cond = "remote-server-not-found";
         snprintf(s->fail_text, sizeof(s->fail_text), "<%s/> sent to the partner: %s", cond,
@@ -339,7 +347,7 @@ static void on_element(void *arg, const struct xmpp_elem *e)
                  t ? (int)(t->text_len > 200 ? 200 : t->text_len) : 0, t ? t->text : "");
         if (s->dir == S2S_OUT && !s->fail_cond) {
             s->fail_cond = strcmp(cond, "connection-timeout") == 0 ? "remote-server-timeout"
-                                                                    : "remote-server-not-found";
+                                                                   : "remote-server-not-found";
             snprintf(s->fail_text, sizeof(s->fail_text), "the partner sent <%s/>", cond);
         }
         s2s_close(s, "stream error from the partner");
@@ -385,10 +393,10 @@ static void start_tls(struct s2s *s)
     bool server = s->dir == S2S_IN;
     SSL *ssl = xmpp_ssl_new(s->x, server, server ? NULL : s->peer);
     struct bufferevent *f =
-        ssl ? bufferevent_openssl_filter_new(
-                  s->x->node->base, s->bev, ssl,
-                  server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
-                  BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+        ssl ? bufferevent_openssl_filter_new(s->x->node->base, s->bev, ssl,
+                                             server ? BUFFEREVENT_SSL_ACCEPTING
+                                                    : BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
             : NULL;
     if (!f) {
         if (ssl)
@@ -418,14 +426,79 @@ static void restart(struct s2s *s)
         s2s_send_header(s);
 }
 
-bool s2s_start_parser(struct s2s *s) { return new_parser(s); }
+bool s2s_start_parser(struct s2s *s)
+{
+    return new_parser(s);
+}
+
+/* An inbound stream's first bytes, before any XML: a PROXY v2 header from
+ * a balancer's VIP (external.proxy_protocol_from, as for SIP) is consumed
+ * and names the partner; one from anyone else, or a malformed one, ends the
+ * stream (there is no stream yet to carry an error: the socket is closed).
+ * Returns 1 when the stream may go on to the parser, 0 to wait for more
+ * bytes, -1 when s was dropped. */
+static int proxy_header(struct s2s *s, struct evbuffer *in)
+{
+    size_t len = evbuffer_get_length(in);
+    size_t look = len < CONN_PP2_MAX ? len : CONN_PP2_MAX;
+    const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)look);
+    struct sockaddr_storage src;
+    size_t hdrlen = 0;
+    const char *why = "";
+    int rc = p ? conn_pp2_parse(p, look, &src, &hdrlen, &why) : 0;
+    if (rc == -1) {
+        s->proxy_checked = true; /* XML from the partner itself */
+        return 1;
+    }
+    bool trusted = conn_proxy_trusted(s->x->node, s->conn_ip);
+    if (!trusted && look >= 12) {
+        LOG_WARN(XMPP_LOG,
+                 "refused: stream from %s: a PROXY header from an address that is not a "
+                 "balancer (external.proxy_protocol_from): closed",
+                 s->peer_addr);
+        s->x->stats.refused++;
+        s2s_drop(s, "PROXY header from an untrusted source");
+        return -1;
+    }
+    if (rc == -2) {
+        LOG_WARN(XMPP_LOG, "stream from balancer %s: bad PROXY v2 header (%s): closed",
+                 s->peer_addr, why);
+        s2s_drop(s, "bad PROXY header");
+        return -1;
+    }
+    if (rc == 0)
+        return 0;
+    evbuffer_drain(in, hdrlen);
+    s->proxy_checked = true;
+    if (src.ss_family == AF_INET || src.ss_family == AF_INET6) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        const void *a = src.ss_family == AF_INET
+                            ? (const void *)&((struct sockaddr_in *)&src)->sin_addr
+                            : (const void *)&((struct sockaddr_in6 *)&src)->sin6_addr;
+        uint16_t port = src.ss_family == AF_INET ? ((struct sockaddr_in *)&src)->sin_port
+                                                 : ((struct sockaddr_in6 *)&src)->sin6_port;
+        inet_ntop(src.ss_family, a, ip, sizeof(ip));
+        char was[64];
+        snprintf(was, sizeof(was), "%s", s->peer_addr);
+        snprintf(s->peer_addr, sizeof(s->peer_addr), src.ss_family == AF_INET ? "%s:%u" : "[%s]:%u",
+                 ip, ntohs(port));
+        LOG_DEBUG(XMPP_LOG, "stream %llu through balancer %s: partner %s (PROXY v2)",
+                  (unsigned long long)s->id, was, s->peer_addr);
+    }
+    return 1;
+}
 
 static void read_cb(struct bufferevent *bev, void *arg)
 {
     struct s2s *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    s->busy = true;
     s->last_active_ms = node_now_ms(s->x->node);
+    if (s->dir == S2S_IN && !s->proxy_checked && !s->tls) {
+        int rc = proxy_header(s, in);
+        if (rc <= 0)
+            return;
+    }
+    s->busy = true;
     while (!s->dead && s->state != S2S_CLOSING && s->xs) {
         size_t len = evbuffer_get_length(in);
         if (len == 0)
@@ -475,9 +548,11 @@ static void tls_done(struct s2s *s)
         s->cert_verified && s->peer[0] && tls_cert_matches(cert, slice_cstr(s->peer), true);
     s->state = S2S_OPENING;
     LOG_DEBUG(XMPP_LOG, "stream %llu %s %s (%s): TLS %s, peer certificate %s%s",
-              (unsigned long long)s->id, s2s_dir_name(s), s->peer[0] ? s->peer : "?",
-              s->peer_addr, ssl ? SSL_get_version(ssl) : "?",
-              !cert ? "none" : s->cert_verified ? "verified" : "not verified",
+              (unsigned long long)s->id, s2s_dir_name(s), s->peer[0] ? s->peer : "?", s->peer_addr,
+              ssl ? SSL_get_version(ssl) : "?",
+              !cert              ? "none"
+              : s->cert_verified ? "verified"
+                                 : "not verified",
               s->cert_names_peer ? ", names the partner" : "");
     if (s->dir == S2S_IN)
         s2s_in_tls_done(s);
@@ -564,8 +639,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     if (s->state != S2S_READY && !(s->dir == S2S_IN && (s->sasl_done || s->n_pairs))) {
         if (s->dir == S2S_OUT) {
             s->fail_cond = "remote-server-timeout";
-            snprintf(s->fail_text, sizeof(s->fail_text),
-                     "stream not established within %d ms", x->cfg.negotiation_timeout_ms);
+            snprintf(s->fail_text, sizeof(s->fail_text), "stream not established within %d ms",
+                     x->cfg.negotiation_timeout_ms);
         }
         s2s_error(s, "connection-timeout", "stream negotiation took too long");
         return;

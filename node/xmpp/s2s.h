@@ -118,23 +118,25 @@ struct s2s {
     struct bufferevent *bev; /* the socket's, or the TLS filter over it */
     struct xml_stream *xs;
     struct event *timer; /* negotiation deadline, then idle checks */
-    char peer_addr[64];  /* "ip:port" */
+    char peer_addr[64];  /* "ip:port" (the partner's, once a balancer's PROXY header named it) */
+    char conn_ip[48];   /* in: the socket's peer address, numeric (a balancer's, through the VIP) */
+    bool proxy_checked; /* in: the stream's first bytes were looked at for a PROXY v2 header */
     char local[DOMAIN_MAX], peer[DOMAIN_MAX]; /* our domain, the partner's ("" until known) */
-    char stream_id[80];  /* in: the id we gave; out: the id the peer gave */
+    char stream_id[80];                       /* in: the id we gave; out: the id the peer gave */
     struct s2s_rules rules;
     bool have_rules;
-    bool header_sent;    /* our stream header went out (since the last restart) */
-    bool tls;            /* TLS established */
-    bool cert_verified;  /* the peer's certificate chain was verified */
-    bool cert_names_peer; /* ... and names the peer's domain (XEP-0178) */
-    bool sasl_done;      /* in: the peer authenticated with SASL; out: we did */
-    bool restart;        /* the parser must restart after the current element */
-    bool start_tls;      /* a TLS handshake must start after the current element */
+    bool header_sent;      /* our stream header went out (since the last restart) */
+    bool tls;              /* TLS established */
+    bool cert_verified;    /* the peer's certificate chain was verified */
+    bool cert_names_peer;  /* ... and names the peer's domain (XEP-0178) */
+    bool sasl_done;        /* in: the peer authenticated with SASL; out: we did */
+    bool restart;          /* the parser must restart after the current element */
+    bool start_tls;        /* a TLS handshake must start after the current element */
     bool feature_dialback; /* out: the peer announced dialback */
-    bool started;        /* out: the DNS lookups have begun */
-    bool registered;     /* out: this is x->out's stream for (local, peer) */
-    bool busy;           /* inside our read path: free later */
-    bool dead;           /* closed, to be freed */
+    bool started;          /* out: the DNS lookups have begun */
+    bool registered;       /* out: this is x->out's stream for (local, peer) */
+    bool busy;             /* inside our read path: free later */
+    bool dead;             /* closed, to be freed */
     uint64_t last_active_ms;
     unsigned n_stanzas;
     /* inbound: pairs (dialback) */
@@ -163,8 +165,8 @@ struct xmpp {
     char db_secret[65]; /* hex SHA-256 of the dialback secret: the HMAC key (XEP-0185) */
     struct s2s *streams;
     unsigned n_in;
-    struct hmap by_id;  /* id (8 bytes) -> struct s2s */
-    struct hmap out;    /* "local|peer" -> outbound struct s2s */
+    struct hmap by_id; /* id (8 bytes) -> struct s2s */
+    struct hmap out;   /* "local|peer" -> outbound struct s2s */
     uint64_t next_id;
     struct xmpp_stats stats;
     struct s2s_failure *failures, *failures_tail; /* to report to the gateway */
@@ -251,7 +253,7 @@ void sasl_out_result(struct s2s *s, const struct xmpp_elem *e);
 /* key = hex HMAC-SHA256(hex SHA-256(secret), receiving ' ' originating ' ' id). */
 void dialback_key(const struct xmpp *x, const char *receiving, const char *originating,
                   const char *id, char out[65]);
-void dialback_out_start(struct s2s *s);      /* send <db:result/> with our key */
+void dialback_out_start(struct s2s *s); /* send <db:result/> with our key */
 void dialback_out_result(struct s2s *s, const struct xmpp_elem *e); /* its answer */
 void dialback_in_result(struct s2s *s, const struct xmpp_elem *e);  /* a peer's <db:result/> */
 void dialback_in_verify(struct s2s *s, const struct xmpp_elem *e);  /* a peer's <db:verify/> */

@@ -46,7 +46,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     struct s2s *s = s2s_new(x, S2S_IN);
     struct bufferevent *bev =
-        s ? bufferevent_socket_new(x->node->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+        s ? bufferevent_socket_new(x->node->base, fd,
+                                   BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
           : NULL;
     if (!bev) {
         evutil_closesocket(fd);
@@ -55,6 +56,15 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     snprintf(s->peer_addr, sizeof(s->peer_addr), "%s", peer);
+    snprintf(s->conn_ip, sizeof(s->conn_ip), "%s", peer);
+    char *port = strrchr(s->conn_ip, ':');
+    if (port)
+        *port = '\0';
+    if (s->conn_ip[0] == '[') { /* "[v6]" -> "v6" */
+        memmove(s->conn_ip, s->conn_ip + 1, strlen(s->conn_ip));
+        s->conn_ip[strcspn(s->conn_ip, "]")] = '\0';
+    }
+    s->proxy_checked = false;
     s2s_random_hex(s->stream_id, 16);
     s->state = S2S_OPENING;
     x->stats.streams_in++;
@@ -82,9 +92,10 @@ int s2s_in_listen(struct xmpp *x, char *err, size_t errlen)
         snprintf(err, errlen, "xmpp.listen: \"%s\" is not an address:port", x->listen_str);
         return -1;
     }
-    x->listener = evconnlistener_new_bind(
-        x->node->base, on_accept, x, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-        128, (struct sockaddr *)&ss, len);
+    x->listener =
+        evconnlistener_new_bind(x->node->base, on_accept, x,
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                                128, (struct sockaddr *)&ss, len);
     if (!x->listener) {
         snprintf(err, errlen, "xmpp.listen: cannot listen on %s: %s", x->listen_str,
                  strerror(errno));

@@ -17,10 +17,6 @@
 #                                                     answers 200 (tests/lib/sip_responder.py)
 #   demo partner       .20                            source address of the demo MESSAGE
 #
-# Known gap: the VIP sends its PROXY v2 header on 5269 too, and the nodes'
-# XMPP listener does not read one yet, so XMPP through the VIP ends in
-# <not-well-formed/> (XMPP straight to a node works; SIP through the VIP too).
-#
 # All of them share one pool name (EP_POOL, default edgepool) in the Redis.
 # The demo PKI (deploy/local-pool/make-demo-pki.sh: a CA, the pool's
 # certificate for sip.contoso.test naming node1..9.contoso.test, a partner's

@@ -1,9 +1,11 @@
 # edgepool -- build, test, run.
 #
-#   make            build bin/edge-node (and the other daemons as they land)
+#   make            build bin/edge-node, bin/edge-balancer, bin/edgectl
 #   make test       install what tests need (as root), build, run every test
-#   make run        start a local node/pool on loopback (see README)
+#   make run        start a local pool on loopback: Redis, 3 nodes, a balancer (see README)
 #   make stop       stop what `make run` started
+#   make install    binaries, sample configs, systemd units (PREFIX, DESTDIR)
+#   make fuzz       the three fuzz targets (SIP, XMPP, DNS), FUZZ_SECONDS each
 #   make bench      performance figures against Kamailio / HAProxy / NSD
 #   make SAN=1      build with AddressSanitizer + UBSan into build-san/
 #
@@ -13,7 +15,7 @@ BUILD_PKGS := build-essential pkg-config libevent-dev libssl-dev libc-ares-dev \
               libhiredis-dev libconfig-dev libexpat1-dev libcmocka-dev
 TEST_PKGS  := clang libclang-rt-14-dev sip-tester kamailio kamailio-tls-modules \
               nsd knot-dnsutils redis-server stunnel4 openssl iproute2 procps psmisc prosody lua-unbound python3-slixmpp \
-              chromium
+              chromium systemd nftables keepalived
 BENCH_PKGS := haproxy dnsperf
 # make run: the build, plus what the local pool runs (Redis, kdig, openssl for
 # its demo PKI, python3 for its demo UA and client, ss)
@@ -106,7 +108,7 @@ test: test-deps
 	@tests/run.sh
 
 fuzz:
-	@tests/fuzz/run.sh
+	@tests/fuzz/run.sh && tests/fuzz/xmpp_stream.sh && tests/fuzz/dns_query.sh
 
 # make run: a whole pool on loopback 127.0.1.x (deploy/local-run.sh: Redis,
 # three nodes, a balancer with DNS and VIP, a demo UA); make stop stops it.

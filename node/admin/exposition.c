@@ -178,6 +178,26 @@ static void write_redis(struct node *n, struct evbuffer *b)
     prom_u64(b, "edgepool_pool_throttle_checks_total", ps->throttle_checks, "where", "redis", NULL);
     prom_u64(b, "edgepool_pool_throttle_checks_total", ps->throttle_fallbacks, "where", "local",
              NULL);
+    prom_family(b, "edgepool_pool_records_held", "gauge",
+                "Pool records this node owns and keeps to write again after a Redis restart "
+                "or failover (its live dialogs and subscriptions)");
+    prom_u64(b, "edgepool_pool_records_held", pool_records_held(n->pool), NULL);
+    prom_family(b, "edgepool_pool_record_deletions_pending", "gauge",
+                "Deletions of pool records Redis has not acknowledged yet");
+    prom_u64(b, "edgepool_pool_record_deletions_pending", pool_records_pending_dels(n->pool), NULL);
+    prom_family(b, "edgepool_pool_record_writes_queued_total", "counter",
+                "Record writes made while Redis was down, sent when it came back");
+    prom_u64(b, "edgepool_pool_record_writes_queued_total", ps->records_queued, NULL);
+    prom_family(b, "edgepool_pool_records_replayed_total", "counter",
+                "Records written again at a Redis (re)connection, by whether Redis still had "
+                "them (present) or had lost them (restored)");
+    prom_u64(b, "edgepool_pool_records_replayed_total", ps->records_replayed - ps->records_restored,
+             "redis", "present", NULL);
+    prom_u64(b, "edgepool_pool_records_replayed_total", ps->records_restored, "redis", "restored",
+             NULL);
+    prom_family(b, "edgepool_pool_records_over_cap_total", "counter",
+                "Records not kept for replay: the node's table was full");
+    prom_u64(b, "edgepool_pool_records_over_cap_total", ps->records_over_cap, NULL);
 }
 
 static void write_throttle(struct node *n, struct evbuffer *b)

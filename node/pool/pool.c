@@ -41,8 +41,8 @@ static void on_state(void *arg, bool up)
                      redis_current_addr(p->redis), p->name);
         else
             LOG_WARN("pool",
-                     "Redis at %s up again after %.1f s: catching up (policy, registry); "
-                     "pool state shared again",
+                     "Redis at %s up again after %.1f s: catching up (policy, registry, this "
+                     "node's records); pool state shared again",
                      redis_current_addr(p->redis), (double)(now - p->down_since_ms) / 1000.0);
         p->ever_up = true;
         p->down_since_ms = 0;

@@ -92,6 +92,11 @@ void pool_write_done(void *arg, const redisReply *reply, const char *err);
 /* A reply is an error (NULL or an error reply): counts it. */
 bool pool_reply_failed(const redisReply *reply);
 
+/* The node's own records held now (pool_replay.h), and deletions Redis has
+ * not acknowledged yet. */
+size_t pool_records_held(const struct pool *p);
+size_t pool_records_pending_dels(const struct pool *p);
+
 /* Milliseconds of the wall clock (shared by the nodes: rate windows, registry
  * times). */
 uint64_t pool_wall_ms(void);

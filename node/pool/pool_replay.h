@@ -64,8 +64,7 @@ void pool_record_refresh(struct pool *p, const char *key, uint64_t ttl_ms);
  * pending deletion until Redis acknowledges it. */
 void pool_record_del(struct pool *p, const char *key);
 
-/* Records held now, and pending deletions. */
-size_t pool_records_held(const struct pool *p);
-size_t pool_records_pending_dels(const struct pool *p);
+/* pool_records_held() and pool_records_pending_dels() are declared in
+ * pool.h (for the admin metrics). */
 
 #endif

@@ -34,7 +34,7 @@
 . "$EP_LIB/sipc.sh"
 ep_setup redis_restart_under_load
 need_bin edge-node
-need_cmd redis-server redis-cli kamailio sipp nsd
+need_cmd redis-server redis-cli kamailio sipp nsd curl
 ep_certs
 
 R=127.0.21.100:6421
@@ -195,6 +195,18 @@ for i in 1 2 3; do
     t_up=$(log_time "$up")
     t_re=$(log_time "$line")
     note "node$i reconnected $(awk -v a="$T_UP" -v b="$t_up" 'BEGIN { printf "%d", (b - a) * 1000 }') ms after Redis was restarted (its backoff), replay answered $(awk -v a="$t_up" -v b="$t_re" 'BEGIN { printf "%d", (b - a) * 1000 }') ms later: $(sed 's/.*Redis at [0-9.:]*: //' <<<"$line")"
+done
+
+# the same through the admin endpoint's metrics
+metric() { # NODE-ADDR NAME[{LABELS}]
+    curl -s "http://$1:8080/metrics" | awk -v m="$2" '$1 == m { print $2 + 0; f = 1 } END { if (!f) print "none" }'
+}
+for i in 1 2 3; do
+    restored=$(metric 127.0.21.$i 'edgepool_pool_records_replayed_total{redis="restored"}')
+    queued=$(metric 127.0.21.$i edgepool_pool_record_writes_queued_total)
+    held=$(metric 127.0.21.$i edgepool_pool_records_held)
+    note "node$i metrics: $restored record(s) restored by replays, $queued record write(s) made while Redis was down, $held held"
+    assert_cmp "$restored" -gt 0 "node$i: records restored (metrics)"
 done
 
 # ---- the records: H as before, C there, E gone

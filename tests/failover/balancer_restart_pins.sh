@@ -102,10 +102,11 @@ def node_of(src, port, timeout=3.0):
 # vipc.py VIP SRC...: one connection per source, all held until the last is
 # up (least connections sees them), "VIPC SRC NODE" per line ("-" when the
 # connection failed: refused, closed, handshake error); sipc's trace between.
-# vipc.py --retry SECS VIP SRC...: every source at once (a thread each), as a
-# legacy partner whose VIP connection was cut: a new connection every 20 ms
-# until one reaches a node and is answered, "VIPC SRC NODE MS TRIES" (MS
-# since the start), or "VIPC SRC - MS TRIES" after SECS.
+# vipc.py --retry SECS RESFILE VIP SRC...: every source at once (a thread
+# each), as a legacy partner whose VIP connection was cut: "TRYING SRC", then
+# a new connection every 20 ms until one reaches a node and is answered,
+# "VIPC SRC NODE MS TRIES" (MS since the start), or "VIPC SRC - MS TRIES"
+# after SECS; these lines in RESFILE.
 import threading
 
 def one(vip, src):
@@ -116,20 +117,26 @@ def one(vip, src):
     return c, n
 
 if sys.argv[1] == "--retry":
-    secs, vip, srcs = float(sys.argv[2]), sys.argv[3], sys.argv[4:]
+    secs, res, vip, srcs = float(sys.argv[2]), open(sys.argv[3], "a"), sys.argv[4], sys.argv[5:]
     t0 = time.monotonic()
+    out = threading.Lock()
+    def say(line):  # results apart from sipc's trace (threads interleave it)
+        with out:
+            res.write(line + "\n")
+            res.flush()
     def retry(src):
         tries = 0
+        say("TRYING %s" % src)
         while time.monotonic() - t0 < secs:
             tries += 1
             try:
                 c, n = one(vip, src)
                 c.close()
-                print("VIPC %s %s %d %d" % (src, n or "-", (time.monotonic() - t0) * 1000, tries), flush=True)
+                say("VIPC %s %s %d %d" % (src, n or "-", (time.monotonic() - t0) * 1000, tries))
                 return
             except (OSError, ssl.SSLError, Closed, SystemExit):
                 time.sleep(0.02)
-        print("VIPC %s - %d %d" % (src, (time.monotonic() - t0) * 1000, tries), flush=True)
+        say("VIPC %s - %d %d" % (src, (time.monotonic() - t0) * 1000, tries))
     th = [threading.Thread(target=retry, args=(s,)) for s in srcs]
     for t in th:
         t.start()
@@ -158,16 +165,17 @@ through() {
     sed -n 's/^VIPC //p' "$WORK/$out.log" >"$WORK/$out"
     note "through $vip: $(cut -d' ' -f1,2 "$WORK/$out" | paste -sd, -)"
 }
-# reconnecting OUTFILE SRC...: start the retrying partners (background, 10 s)
+# reconnecting OUTFILE SRC...: start the retrying partners (background, 10 s;
+# "TRYING SRC" in $WORK/OUTFILE.res as a source starts trying)
 reconnecting() {
     local out=$1
     shift
-    EP_LIB=$EP_LIB EP_CERTS=$EP_CERTS ep_spawn "$out" /usr/bin/python3 "$WORK/vipc.py" --retry 10 $VIP "$@"
+    EP_LIB=$EP_LIB EP_CERTS=$EP_CERTS ep_spawn "$out" /usr/bin/python3 "$WORK/vipc.py" --retry 10 "$WORK/$out.res" $VIP "$@"
 }
 # reconnected OUTFILE: wait for them; "SRC NODE" lines in $WORK/OUTFILE
 reconnected() {
     ep_wait "$1" 20 || fail "the retrying partners ($1) failed: $(tail -1 "$WORK/$1.log")"
-    sed -n 's/^VIPC //p' "$WORK/$1.log" | sort >"$WORK/$1.full"
+    sed -n 's/^VIPC //p' "$WORK/$1.res" | sort >"$WORK/$1.full"
     cut -d' ' -f1,2 "$WORK/$1.full" >"$WORK/$1"
     note "reconnected through $VIP (source node ms tries): $(paste -sd, "$WORK/$1.full")"
 }
@@ -209,13 +217,16 @@ EARLY_NODE=$(awk '$1 == "127.0.23.31" { print $2 }' "$WORK/pins0")
 EARLY=$(awk -v n="$EARLY_NODE" '$2 == n { print $1 }' "$WORK/pins0" | paste -sd' ')
 LATE=$(awk -v n="$EARLY_NODE" '$2 != n { print $1 }' "$WORK/pins0" | paste -sd' ')
 reconnecting restart_recon $EARLY
+wait_until 10 eval '[ "$(grep -c "^TRYING" "$WORK/restart_recon.res" 2>/dev/null)" = 2 ]' ||
+    fail "the retrying partners do not start: $(tail -3 "$WORK/restart_recon.log")"
 t0=$EPOCHREALTIME
 balancer_up balancer1 127.0.23.11
 RESTART_VIP_MS=$UP_VIP_MS RESTART_DNS_MS=$UP_DNS_MS
 assert_cmp "$UP_DNS_MS" -lt 3000 "DNS back after a restart (ms)"
 reconnected restart_recon
 RESTART_ALL_MS=$(awk -v m=0 '$3 > m { m = $3 } END { print m }' "$WORK/restart_recon.full")
-note "the 2 retrying sources of $EARLY_NODE served within $RESTART_ALL_MS ms of their first try"
+early=$(grep -c "connect from 127\.0\.23\.[0-9]* to node $EARLY_NODE failed: node gone" "$WORK/balancer1.log")
+note "the 2 retrying sources of $EARLY_NODE served within $RESTART_ALL_MS ms of their first try ($early of their tries came before the balancer had read the registry)"
 through $VIP after_restart $LATE
 cat "$WORK/restart_recon" "$WORK/after_restart" | sort >"$WORK/after_restart6"
 same_nodes after_restart6 "after balancer1's restart"
@@ -233,7 +244,6 @@ assert_eq "$ABSENT_NODE" "$(rcli $R GET ep:edgepool:pin:$ABSENT)" "the absent so
 # ---- 3. balancer2 takes the VIP (keepalived would move the address)
 ep_kill balancer1 KILL
 ep_wait balancer1 5 >/dev/null
-T_DEAD=$EPOCHREALTIME
 reconnecting takeover_recon $SOURCES $ABSENT
 balancer_up balancer2 127.0.23.12
 TAKEOVER_VIP_MS=$UP_VIP_MS TAKEOVER_DNS_MS=$UP_DNS_MS
@@ -296,7 +306,7 @@ through $VIP static2 $SOURCES
 assert_eq 6 "$(awk '$2 ~ /^node[123]$/' "$WORK/static1" | wc -l)" "sources served by balancer3 with Redis down"
 cmp -s "$WORK/static1" "$WORK/static2" || fail "local pins: a source changed nodes between two connections"
 moved=$(awk 'NR == FNR { p[$1] = $2; next } p[$1] != $2' "$WORK/pins0" "$WORK/static1" | wc -l)
-note "Redis down: balancer3 (static nodes) serves all 6 sources with local pins, $moved of them on another node than their Redis pin"
+note "Redis down: balancer3 (static nodes) answers the DNS after $STATIC_DNS_MS ms, serves all 6 sources with local pins, $moved of them on another node than their Redis pin"
 
 # Redis back: the pool's pins win again
 t0=$EPOCHREALTIME
@@ -312,5 +322,5 @@ balancer_up balancer2 127.0.23.12
 through $VIP final $SOURCES
 same_nodes final "after Redis's return and a balancer restart"
 
-for b in balancer2; do ep_stop $b || fail "$b exited with status $? on SIGTERM"; done
+ep_stop balancer2 || fail "balancer2 exited with status $? on SIGTERM"
 pass "restart: VIP ${RESTART_VIP_MS} ms, DNS ${RESTART_DNS_MS} ms; takeover by balancer2: DNS ${TAKEOVER_DNS_MS} ms, all sources on their nodes ${TAKEOVER_MS} ms after the death; Redis down at start: registry-only balancer refuses all (serves ${BACK_REG_MS} ms after Redis returns), static nodes serve with local pins, Redis pins back ${BACK_MS} ms after Redis returns"

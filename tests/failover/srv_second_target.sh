@@ -111,14 +111,18 @@ OK=$(sipp_ok load)
 FAILED=$(sipp_failed load)
 DOWN_SIP2=$(via $SIP2 $T_KILL)
 LATE_SIP2=$(awk -v t="$T_BACK" -v e="$SIP2:" '$1 == "REQ" && $3 == "MESSAGE" && $2 > t + 0.5 && index($4, e) == 1' "$WORK/uas.log" | wc -l)
-AFTER1=$(via $SIP1 "$T_BACK")
 DUP=$(awk '$1 == "REQ" && $3 == "MESSAGE" { n[$6]++ } END { for (c in n) if (n[c] > 1) d++; print d + 0 }' "$WORK/uas.log")
+BEFORE=$(($(via $SIP1 0) - $(via $SIP1 "$T_KILL")))
+AFTER1=$(via $SIP1 "$T_KILL")
 note "MESSAGEs: $OK answered 200, $FAILED failed of $COUNT at $RATE/s; through sip1 $BEFORE before the kill and $AFTER1 after its return, through sip2 $DOWN_SIP2 (while sip1 was away); delivered twice: $DUP"
 assert_cmp "$((OK + FAILED))" -eq $COUNT "MESSAGEs accounted for"
 assert_cmp "$FAILED" -le 5 "MESSAGEs failed across the move (in flight at the kill)"
 assert_cmp "$DUP" -le 5 "MESSAGEs delivered twice (in flight at the kill)"
 assert_cmp "$LATE_SIP2" -eq 0 "MESSAGEs through sip2 later than 0.5 s after sip1's return"
 assert_cmp "$AFTER1" -gt 100 "MESSAGEs through sip1 after its return"
+# every MESSAGE answered 200 reached the partner's users (once, but the ones delivered twice)
+assert_cmp "$((BEFORE + AFTER1 + DOWN_SIP2))" -ge "$((OK + DUP))" "MESSAGEs that reached the partner's users"
+assert_cmp "$((BEFORE + AFTER1 + DOWN_SIP2))" -le "$((COUNT + DUP))" "MESSAGEs that reached the partner's users"
 # the partner edges' own logs agree (their EP-REQ line for each MESSAGE over TLS)
 K2=$(grep -c "EP-REQ MESSAGE sip:bob@fabrikam.test from=tls:127.0.25.1:" "$WORK/sip2.log")
 assert_cmp "$K2" -ge "$DOWN_SIP2" "MESSAGEs in sip2's log (>= those it delivered)"

@@ -65,17 +65,8 @@ static int start_redis(struct balancer *b, char *err, size_t errlen)
     const struct balancer_config *c = &b->cfg;
     if (!balancer_config_has_redis(c))
         return 0;
-    struct redis_opts o = {.addr = c->redis_addr,
-                           .sentinels = c->redis_sentinels,
-                           .master_name = c->redis_master_name,
-                           .username = c->redis_username,
-                           .password = c->redis_password,
-                           .db = c->redis_db,
-                           .tls = c->redis_tls,
-                           .tls_ca = c->redis_tls_ca,
-                           .tls_cert = c->redis_tls_cert,
-                           .tls_key = c->redis_tls_key,
-                           .tls_server_name = c->redis_tls_server_name};
+    struct redis_opts o;
+    redis_config_opts(&c->redis, &o);
     b->redis = redis_new(b->base, &o, on_redis_state, b, err, errlen);
     return b->redis ? 0 : -1;
 }

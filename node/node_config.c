@@ -37,7 +37,8 @@ const struct cfg_key node_config_keys[] = {
       "(logs, per-source limit, policy); a balancer's own connections are not limited per "
       "source. A PROXY header from any other address is refused. Empty: never"),
     K("tls.cert", CFG_STR, tls_cert, NULL, 0, 0,
-      "PEM certificate chain (pool FQDN, serverAuth+clientAuth); unset: a generated self-signed one"),
+      "PEM certificate chain (pool FQDN, serverAuth+clientAuth); unset: a generated self-signed "
+      "one"),
     K("tls.key", CFG_STR, tls_key, NULL, 0, 0, "PEM private key"),
     K("tls.ca", CFG_STR, tls_ca, NULL, 0, 0, "CA bundle that partner certificates must chain to"),
     K("tls.crl", CFG_STR, tls_crl, NULL, 0, 0, "PEM CRLs checked for peers (KeepCrlsUpToDate)"),
@@ -64,27 +65,11 @@ const struct cfg_key node_config_keys[] = {
       "INVITE Timer C in seconds (RFC 3261 16.6): no progress by then cancels the branch"),
     K("limits.retry_after", CFG_INT, retry_after_s, "30", 1, 3600,
       "Retry-After seconds sent with 503"),
-    K("redis.addr", CFG_STR, redis_addr, NULL, 0, 0,
-      "Redis \"host:port\" holding the pool's state; unset (and no sentinels): a single node "
-      "keeping its state in memory"),
-    K("redis.sentinels", CFG_STR, redis_sentinels, NULL, 0, 0,
-      "Redis Sentinels \"host:port,host:port\" that find the master (instead of addr)"),
-    K("redis.master_name", CFG_STR, redis_master_name, "mymaster", 0, 0,
-      "the master's name in Sentinel"),
-    K("redis.username", CFG_STR, redis_username, NULL, 0, 0, "ACL user (Redis 6+)"),
-    K("redis.password", CFG_STR, redis_password, NULL, 0, 0, "password (AUTH); unset: none"),
-    K("redis.db", CFG_INT, redis_db, "0", 0, 1000, "database number (SELECT)"),
-    K("redis.tls", CFG_BOOL, redis_tls, "false", 0, 0, "TLS to Redis and to the sentinels"),
-    K("redis.tls_ca", CFG_STR, redis_tls_ca, NULL, 0, 0, "CA bundle Redis's certificate must chain to"),
-    K("redis.tls_cert", CFG_STR, redis_tls_cert, NULL, 0, 0,
-      "client certificate for mutual TLS to Redis (PEM)"),
-    K("redis.tls_key", CFG_STR, redis_tls_key, NULL, 0, 0, "its private key (PEM)"),
-    K("redis.tls_server_name", CFG_STR, redis_tls_server_name, NULL, 0, 0,
-      "name the certificates of Redis and the sentinels must carry (and SNI); unset: the "
-      "host connected to"),
-    K("redis.pool", CFG_STR, redis_pool, "edgepool", 0, 0,
-      "the pool's name in the Redis keys (ep:<pool>:...): every node of a pool, and edgectl, "
-      "use the same; pools sharing one Redis use different ones"),
+    REDIS_CONFIG_KEYS(struct node_config,
+                      "Redis \"host:port\" holding the pool's state; unset (and no sentinels): a "
+                      "single node keeping its state in memory",
+                      "the pool's name in the Redis keys (ep:<pool>:...): every node of a pool, "
+                      "and edgectl, use the same; pools sharing one Redis use different ones"),
     K("redis.snapshot", CFG_STR, redis_snapshot, NULL, 0, 0,
       "file keeping the last policy applied from Redis, used when Redis is unreachable at "
       "start; unset: /var/lib/edgepool/<pool>-<node.id>.policy"),
@@ -183,13 +168,10 @@ int node_config_load(struct node_config *c, const char *path, char *err, size_t 
     }
     for (int i = 0; rc == 0 && i < c->proxy_protocol_from.n; i++)
         rc = canonical_ip(&c->proxy_protocol_from.v[i], path, err, errlen);
-    if (rc == 0 && c->redis_addr && c->redis_sentinels) {
-        snprintf(err, errlen, "%s: redis: set addr (one Redis) or sentinels (Sentinel), not both",
-                 path);
-        rc = -1;
-    }
-    if (rc == 0 && !c->redis_tls_cert != !c->redis_tls_key) {
-        snprintf(err, errlen, "%s: redis: tls_cert and tls_key go together", path);
+    const char *rkey;
+    char why[200];
+    if (rc == 0 && redis_config_check(&c->redis, &rkey, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "%s: redis: %s", path, why);
         rc = -1;
     }
     if (rc == 0)
@@ -201,5 +183,5 @@ void node_config_free(struct node_config *c) { cfg_table_free(node_config_keys, 
 
 bool node_config_has_redis(const struct node_config *c)
 {
-    return (c->redis_addr && *c->redis_addr) || (c->redis_sentinels && *c->redis_sentinels);
+    return redis_config_enabled(&c->redis);
 }

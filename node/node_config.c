@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin_http.h"
+#include "admin_endpoint.h"
 #include "log.h"
 
 #define K(path, type, field, def, min, max, doc)                                                   \
@@ -87,27 +87,16 @@ const struct cfg_key node_config_keys[] = {
 
 static const char *const foreign_groups[] = {"policy", "xmpp", NULL};
 
-/* The admin group's values: listen an address:port (or empty), every allow
- * entry an address or prefix. */
+/* The admin group's values (admin_endpoint.h), named "FILE: key: what". */
 static int check_admin(const struct node_config *c, const char *path, char *err, size_t errlen)
 {
-    struct sockaddr_storage ss;
-    int sl = sizeof(ss);
-    if (c->admin_listen && *c->admin_listen &&
-        evutil_parse_sockaddr_port(c->admin_listen, (struct sockaddr *)&ss, &sl) < 0) {
-        snprintf(err, errlen, "%s: admin.listen: \"%s\" is not an address:port", path,
-                 c->admin_listen);
-        return -1;
-    }
-    for (int i = 0; i < c->admin_allow.n; i++) {
-        struct admin_prefix p;
-        char why[200];
-        if (admin_prefix_parse(c->admin_allow.v[i], &p, why, sizeof(why)) < 0) {
-            snprintf(err, errlen, "%s: admin.allow: %s", path, why);
-            return -1;
-        }
-    }
-    return 0;
+    const char *key;
+    int index;
+    char why[300];
+    int rc = admin_settings_check(c->admin_listen, &c->admin_allow, &key, &index, why, sizeof(why));
+    if (rc < 0)
+        snprintf(err, errlen, "%s: %s: %s", path, key, why);
+    return rc;
 }
 
 /* A numeric address rewritten in the form conn.peer_ip has ("::1", not

@@ -392,29 +392,9 @@ static const char *const foreign_groups[] = {"metrics", NULL};
 
 int balancer_config_load(struct balancer_config *c, const char *path, char *err, size_t errlen)
 {
-    memset(c, 0, sizeof(*c));
-    if (cfg_table_defaults(balancer_config_keys, c) < 0) {
-        snprintf(err, errlen, "out of memory");
+    if (cfg_table_load_file(balancer_config_keys, c, sizeof(*c), path, foreign_groups, err,
+                            errlen) < 0)
         return -1;
-    }
-    if (path) {
-        config_t cfg;
-        config_init(&cfg);
-        if (!config_read_file(&cfg, path)) {
-            if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-                snprintf(err, errlen, "%s: cannot read the file", path);
-            else
-                snprintf(err, errlen, "%s:%d: %s",
-                         config_error_file(&cfg) ? config_error_file(&cfg) : path,
-                         config_error_line(&cfg), config_error_text(&cfg));
-            config_destroy(&cfg);
-            return -1;
-        }
-        int rc = cfg_table_load(balancer_config_keys, c, &cfg, foreign_groups, err, errlen);
-        config_destroy(&cfg);
-        if (rc < 0)
-            return -1;
-    }
     return balancer_config_check(c, path, err, errlen);
 }
 

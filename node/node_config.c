@@ -126,26 +126,10 @@ static int canonical_ip(char **ip, const char *path, char *err, size_t errlen)
 
 int node_config_load(struct node_config *c, const char *path, char *err, size_t errlen)
 {
-    memset(c, 0, sizeof(*c));
-    if (cfg_table_defaults(node_config_keys, c) < 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (!path)
-        return 0;
-    config_t cfg;
-    config_init(&cfg);
-    if (!config_read_file(&cfg, path)) {
-        if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-            snprintf(err, errlen, "%s: cannot read the file", path);
-        else
-            snprintf(err, errlen, "%s:%d: %s", config_error_file(&cfg) ? config_error_file(&cfg) : path,
-                     config_error_line(&cfg), config_error_text(&cfg));
-        config_destroy(&cfg);
-        return -1;
-    }
-    int rc = cfg_table_load(node_config_keys, c, &cfg, foreign_groups, err, errlen);
-    config_destroy(&cfg);
+    int rc =
+        cfg_table_load_file(node_config_keys, c, sizeof(*c), path, foreign_groups, err, errlen);
+    if (rc < 0 || !path) /* the embedded default needs no checks */
+        return rc;
     if (rc == 0 && log_level_parse(c->log_level) < 0) {
         snprintf(err, errlen, "%s: node.log_level: \"%s\" is not error, warn, info or debug", path,
                  c->log_level);

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,7 @@ static void test_both_tables(void **state)
     const struct cfg_key *n = redis_rows(node_config_keys, &nn);
     const struct cfg_key *b = redis_rows(balancer_config_keys, &nb);
     assert_int_equal(nb, 12);
-    assert_int_equal(nn, 14);
+    assert_true(nn >= nb + 2); /* the node's own keys come after the shared rows */
     for (size_t i = 0; i < nb; i++) {
         assert_string_equal(n[i].path, b[i].path);
         assert_int_equal(n[i].type, b[i].type);
@@ -58,8 +59,12 @@ static void test_both_tables(void **state)
         if (strcmp(n[i].path, "redis.addr") != 0 && strcmp(n[i].path, "redis.pool") != 0)
             assert_string_equal(n[i].doc, b[i].doc);
     }
-    assert_string_equal(n[12].path, "redis.snapshot");
-    assert_string_equal(n[13].path, "redis.seed_policy");
+    bool snapshot = false, seed = false;
+    for (size_t i = nb; i < nn; i++) {
+        snapshot |= strcmp(n[i].path, "redis.snapshot") == 0;
+        seed |= strcmp(n[i].path, "redis.seed_policy") == 0;
+    }
+    assert_true(snapshot && seed);
 }
 
 /* The defaults land where both names see them. */

@@ -44,27 +44,11 @@ const struct cfg_key balancer_config_keys[] = {
     K("vip.idle_timeout", CFG_INT, vip_idle_timeout_s, "1800", 5, 604800,
       "seconds of silence in both directions before a VIP connection is closed"),
 
-    K("redis.addr", CFG_STR, redis_addr, NULL, 0, 0,
-      "Redis \"host:port\" holding the pool's registry and pins; unset (and no sentinels): "
-      "the static nodes only, pins in memory"),
-    K("redis.sentinels", CFG_STR, redis_sentinels, NULL, 0, 0,
-      "Redis Sentinels \"host:port,host:port\" that find the master (instead of addr)"),
-    K("redis.master_name", CFG_STR, redis_master_name, "mymaster", 0, 0,
-      "the master's name in Sentinel"),
-    K("redis.username", CFG_STR, redis_username, NULL, 0, 0, "ACL user (Redis 6+)"),
-    K("redis.password", CFG_STR, redis_password, NULL, 0, 0, "password (AUTH); unset: none"),
-    K("redis.db", CFG_INT, redis_db, "0", 0, 1000, "database number (SELECT)"),
-    K("redis.tls", CFG_BOOL, redis_tls, "false", 0, 0, "TLS to Redis and to the sentinels"),
-    K("redis.tls_ca", CFG_STR, redis_tls_ca, NULL, 0, 0,
-      "CA bundle Redis's certificate must chain to"),
-    K("redis.tls_cert", CFG_STR, redis_tls_cert, NULL, 0, 0,
-      "client certificate for mutual TLS to Redis (PEM)"),
-    K("redis.tls_key", CFG_STR, redis_tls_key, NULL, 0, 0, "its private key (PEM)"),
-    K("redis.tls_server_name", CFG_STR, redis_tls_server_name, NULL, 0, 0,
-      "name the certificates of Redis and the sentinels must carry (and SNI); unset: the "
-      "host connected to"),
-    K("redis.pool", CFG_STR, redis_pool, "edgepool", 0, 0,
-      "the pool's name in the Redis keys (ep:<pool>:...), as the nodes' redis.pool"),
+    REDIS_CONFIG_KEYS(struct balancer_config,
+                      "Redis \"host:port\" holding the pool's registry and pins; unset (and no "
+                      "sentinels): the static nodes only, pins in memory",
+                      "the pool's name in the Redis keys (ep:<pool>:...), as the nodes' "
+                      "redis.pool"),
 
     K("tls.cert", CFG_STR, tls_cert, NULL, 0, 0,
       "PEM certificate the tls and sip health checks present (the nodes require a client "
@@ -303,12 +287,9 @@ int balancer_config_check(const struct balancer_config *c, const char *path, cha
         snprintf(why, sizeof(why), "\"%s\" is not error, warn, info or debug", c->log_level);
         return check_error(path, "balancer.log_level", -1, why, err, errlen);
     }
-    if (c->redis_addr && c->redis_sentinels)
-        return check_error(path, "redis.sentinels", -1,
-                           "set addr (one Redis) or sentinels (Sentinel), not both", err, errlen);
-    if (!c->redis_tls_cert != !c->redis_tls_key)
-        return check_error(path, c->redis_tls_cert ? "redis.tls_cert" : "redis.tls_key", -1,
-                           "tls_cert and tls_key go together", err, errlen);
+    const char *rkey;
+    if (redis_config_check(&c->redis, &rkey, why, sizeof(why)) < 0)
+        return check_error(path, rkey, -1, why, err, errlen);
     if (!c->tls_cert != !c->tls_key)
         return check_error(path, c->tls_cert ? "tls.cert" : "tls.key", -1,
                            "cert and key go together", err, errlen);
@@ -411,29 +392,9 @@ static const char *const foreign_groups[] = {"metrics", NULL};
 
 int balancer_config_load(struct balancer_config *c, const char *path, char *err, size_t errlen)
 {
-    memset(c, 0, sizeof(*c));
-    if (cfg_table_defaults(balancer_config_keys, c) < 0) {
-        snprintf(err, errlen, "out of memory");
+    if (cfg_table_load_file(balancer_config_keys, c, sizeof(*c), path, foreign_groups, err,
+                            errlen) < 0)
         return -1;
-    }
-    if (path) {
-        config_t cfg;
-        config_init(&cfg);
-        if (!config_read_file(&cfg, path)) {
-            if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-                snprintf(err, errlen, "%s: cannot read the file", path);
-            else
-                snprintf(err, errlen, "%s:%d: %s",
-                         config_error_file(&cfg) ? config_error_file(&cfg) : path,
-                         config_error_line(&cfg), config_error_text(&cfg));
-            config_destroy(&cfg);
-            return -1;
-        }
-        int rc = cfg_table_load(balancer_config_keys, c, &cfg, foreign_groups, err, errlen);
-        config_destroy(&cfg);
-        if (rc < 0)
-            return -1;
-    }
     return balancer_config_check(c, path, err, errlen);
 }
 
@@ -444,5 +405,5 @@ void balancer_config_free(struct balancer_config *c)
 
 bool balancer_config_has_redis(const struct balancer_config *c)
 {
-    return (c->redis_addr && *c->redis_addr) || (c->redis_sentinels && *c->redis_sentinels);
+    return redis_config_enabled(&c->redis);
 }

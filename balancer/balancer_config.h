@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "config_table.h"
+#include "redis_config.h"
 
 enum health_check_kind { HEALTH_CHECK_TCP, HEALTH_CHECK_TLS, HEALTH_CHECK_SIP };
 
@@ -32,14 +33,9 @@ struct balancer_config {
     int vip_idle_timeout_s;
     bool vip_enabled;
     bool vip_proxy_protocol; /* PROXY v2 toward the nodes */
-    /* redis: the pool's registry and pins. Neither addr nor sentinels set:
-     * static nodes only. */
-    char *redis_addr, *redis_sentinels, *redis_master_name;
-    char *redis_username, *redis_password;
-    char *redis_tls_ca, *redis_tls_cert, *redis_tls_key, *redis_tls_server_name;
-    char *redis_pool;
-    int redis_db;
-    bool redis_tls;
+    /* redis: the pool's registry and pins (shared/redis_config.h). Neither
+     * addr nor sentinels set: static nodes only. */
+    REDIS_CONFIG_MEMBER;
     /* tls: what the TLS and SIP health checks present and verify */
     char *tls_cert, *tls_key, *tls_ca;
     /* health */

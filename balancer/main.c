@@ -9,17 +9,15 @@
  * SIGHUP reloads the zone, health and nodes settings (a bad file is refused
  * and the running one kept; listen addresses, the VIP and Redis need a
  * restart); SIGUSR1 cycles the log level. */
-#include <errno.h>
 #include <event2/event.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "admin/balancer_admin.h"
 #include "balancer.h"
+#include "daemon.h"
 #include "dns/responder.h"
 #include "health/health.h"
 #include "log.h"
@@ -36,24 +34,6 @@
 #define EDGEPOOL_VERSION "0.1.0"
 #endif
 
-struct signals {
-    struct event *term, *intr, *hup, *usr1;
-};
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: edge-balancer [-c FILE] [-f] [--check-config] [--print-config]\n"
-            "  -c, --config FILE   configuration file (default: the embedded default)\n"
-            "  -f, --foreground    stay in the foreground (for systemd and tests)\n"
-            "      --check-config  validate the configuration and exit (1 names the line)\n"
-            "      --print-config  print every setting with its default and exit\n"
-            "  -h, --help          this text\n"
-            "  -v, --version       print the version\n"
-            "Signals: TERM stops, HUP reloads the zone, health and nodes settings, USR1 cycles\n"
-            "the log level.\n");
-}
-
 static void on_redis_state(void *arg, bool up)
 {
     struct balancer *b = arg;
@@ -65,17 +45,8 @@ static int start_redis(struct balancer *b, char *err, size_t errlen)
     const struct balancer_config *c = &b->cfg;
     if (!balancer_config_has_redis(c))
         return 0;
-    struct redis_opts o = {.addr = c->redis_addr,
-                           .sentinels = c->redis_sentinels,
-                           .master_name = c->redis_master_name,
-                           .username = c->redis_username,
-                           .password = c->redis_password,
-                           .db = c->redis_db,
-                           .tls = c->redis_tls,
-                           .tls_ca = c->redis_tls_ca,
-                           .tls_cert = c->redis_tls_cert,
-                           .tls_key = c->redis_tls_key,
-                           .tls_server_name = c->redis_tls_server_name};
+    struct redis_opts o;
+    redis_config_opts(&c->redis, &o);
     b->redis = redis_new(b->base, &o, on_redis_state, b, err, errlen);
     return b->redis ? 0 : -1;
 }
@@ -172,13 +143,6 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
              b->cfg.health_check, b->cfg.health_interval_ms, b->cfg.static_nodes.n);
 }
 
-static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
-{
-    enum log_level l = (enum log_level)((log_get_level() + 1) % (LOG_LVL_DEBUG + 1));
-    log_set_level(l);
-    log_write(LOG_LVL_WARN, "main", "log level is now %s", log_level_name(l));
-}
-
 static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 {
     struct balancer *b = arg;
@@ -226,65 +190,37 @@ static void balancer_stop(struct balancer *b)
     b->redis = NULL;
 }
 
+static void print_config(FILE *out)
+{
+    cfg_table_print(balancer_config_keys, out);
+}
+
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"foreground", no_argument, NULL, 'f'},
-                                         {"check-config", no_argument, NULL, 'C'},
-                                         {"print-config", no_argument, NULL, 'P'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'v'},
-                                         {NULL, 0, NULL, 0}};
-    const char *path = NULL;
-    bool foreground = false, check = false;
-    int o;
-    while ((o = getopt_long(argc, argv, "c:fhv", opts, NULL)) != -1) {
-        switch (o) {
-        case 'c':
-            path = optarg;
-            break;
-        case 'f':
-            foreground = true;
-            break;
-        case 'C':
-            check = true;
-            break;
-        case 'P':
-            cfg_table_print(balancer_config_keys, stdout);
-            return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'v':
-            printf("edge-balancer %s\n", EDGEPOOL_VERSION);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "edge-balancer: unexpected argument \"%s\"\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
+    static const struct daemon_desc desc = {
+        "edge-balancer",
+        "Signals: TERM stops, HUP reloads the zone, health and nodes settings, USR1 cycles\n"
+        "the log level.\n",
+        print_config};
+    struct daemon_args args;
+    int rc = daemon_args_parse(&desc, argc, argv, &args);
+    if (rc >= 0)
+        return rc;
+    const char *path = args.config_path;
     char err[512] = "";
     struct balancer bal;
     memset(&bal, 0, sizeof(bal));
     struct balancer *b = &bal;
     b->config_path = path;
     if (balancer_config_load(&b->cfg, path, err, sizeof(err)) < 0) {
-        fprintf(stderr, "edge-balancer: %s\n", err);
         balancer_config_free(&b->cfg);
-        return 1;
+        return daemon_config_refused(&desc, err);
     }
-    if (check) {
+    if (args.check) {
         balancer_config_free(&b->cfg);
-        printf("%s: configuration OK\n", path ? path : "(embedded default)");
-        return 0;
+        return daemon_config_ok(path);
     }
-    log_init("edge-balancer", b->cfg.log_syslog, (enum log_level)log_level_parse(b->cfg.log_level));
-    signal(SIGPIPE, SIG_IGN);
+    daemon_log_init(&desc, b->cfg.log_syslog, b->cfg.log_level);
     b->base = event_base_new();
     if (!b->base || balancer_start(b, err, sizeof(err)) < 0) {
         LOG_ERROR("main", "cannot start: %s", err[0] ? err : "out of memory");
@@ -294,28 +230,23 @@ int main(int argc, char **argv)
         balancer_config_free(&b->cfg);
         return 1;
     }
-    if (!foreground && daemon(0, 1) < 0) {
-        LOG_ERROR("main", "cannot daemonize: %s", strerror(errno));
+    if (daemon_detach(args.foreground) < 0)
         return 1;
+    struct daemon_signals sig;
+    rc = daemon_signals_add(&sig, b->base, on_sigterm, on_sighup, b);
+    if (rc < 0) {
+        LOG_ERROR("main", "cannot start: cannot watch the signals (out of memory)");
+    } else {
+        LOG_INFO("main", "edge-balancer %s (%s) started: %s%s, %s", EDGEPOOL_VERSION, b->cfg.id,
+                 balancer_config_has_redis(&b->cfg) ? "pool " : "static nodes only",
+                 balancer_config_has_redis(&b->cfg) ? b->cfg.redis_pool : "",
+                 path ? path : "embedded default configuration");
+        event_base_dispatch(b->base);
     }
-    struct signals s = {
-        evsignal_new(b->base, SIGTERM, on_sigterm, b), evsignal_new(b->base, SIGINT, on_sigterm, b),
-        evsignal_new(b->base, SIGHUP, on_sighup, b), evsignal_new(b->base, SIGUSR1, on_sigusr1, b)};
-    struct event *evs[] = {s.term, s.intr, s.hup, s.usr1};
-    for (size_t i = 0; i < 4; i++)
-        if (evs[i])
-            evsignal_add(evs[i], NULL);
-    LOG_INFO("main", "edge-balancer %s (%s) started: %s%s, %s", EDGEPOOL_VERSION, b->cfg.id,
-             balancer_config_has_redis(&b->cfg) ? "pool " : "static nodes only",
-             balancer_config_has_redis(&b->cfg) ? b->cfg.redis_pool : "",
-             path ? path : "embedded default configuration");
-    event_base_dispatch(b->base);
+    daemon_signals_free(&sig);
     balancer_stop(b);
-    for (size_t i = 0; i < 4; i++)
-        if (evs[i])
-            event_free(evs[i]);
     event_base_free(b->base);
     balancer_config_free(&b->cfg);
     LOG_INFO("main", "stopped");
-    return 0;
+    return rc < 0 ? 1 : 0;
 }

@@ -7,11 +7,8 @@
  * SIGTERM/SIGINT drain (stop accepting, finish transactions, exit); SIGHUP
  * reloads configuration, certificates and policy without dropping
  * connections; SIGUSR1 cycles the log level. */
-#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +17,7 @@
 #include "admin/admin.h"
 #include "conn/conn.h"
 #include "conn/conn_pool.h"
+#include "daemon.h"
 #include "federation/policy.h"
 #include "federation/throttle.h"
 #include "log.h"
@@ -41,19 +39,6 @@ uint64_t node_now_ms(const struct node *n)
     struct timeval tv;
     event_base_gettimeofday_cached(n->base, &tv);
     return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-}
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: edge-node [-c FILE] [-f] [--check-config] [--print-config]\n"
-            "  -c, --config FILE   configuration file (default: the embedded default)\n"
-            "  -f, --foreground    stay in the foreground (for systemd and tests)\n"
-            "      --check-config  validate the configuration and exit (1 names the line)\n"
-            "      --print-config  print every setting with its default and exit\n"
-            "  -h, --help          this text\n"
-            "  -v, --version       print the version\n"
-            "Signals: TERM drains and exits, HUP reloads, USR1 cycles the log level.\n");
 }
 
 static int parse_listen(const char *spec, struct listen_addr *a, char *err, size_t errlen)
@@ -271,13 +256,6 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
              (unsigned long long)policy_version(n->policy->current(n->policy)));
 }
 
-static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
-{
-    enum log_level l = (enum log_level)((log_get_level() + 1) % (LOG_LVL_DEBUG + 1));
-    log_set_level(l);
-    log_write(LOG_LVL_WARN, "main", "log level is now %s", log_level_name(l));
-}
-
 /* Once a second: CRLF keepalives, and the discovered-partner watch list report, every
  * discovered_partner_report_period_minutes (Lync's monitoring report). */
 static void housekeeping(evutil_socket_t fd, short what, void *arg)
@@ -426,8 +404,7 @@ static void node_destroy(struct node *n)
         SSL_CTX_free(n->tls_server);
     if (n->tls_client)
         SSL_CTX_free(n->tls_client);
-    struct event *evs[] = {n->ev_sigterm, n->ev_sigint,  n->ev_sighup,
-                           n->ev_sigusr1, n->ev_drain, n->ev_housekeeping};
+    struct event *evs[] = {n->ev_drain, n->ev_housekeeping};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i])
             event_free(evs[i]);
@@ -437,50 +414,25 @@ static void node_destroy(struct node *n)
     event_base_free(n->base);
 }
 
+static void print_config(FILE *out)
+{
+    cfg_table_print(node_config_keys, out);
+    fprintf(out, "\n");
+    policy_print_reference(out);
+    fprintf(out, "\n");
+    xmpp_print_config(out);
+}
+
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
-        {"check-config", no_argument, NULL, 'C'}, {"print-config", no_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'v'},
-        {NULL, 0, NULL, 0}};
-    const char *path = NULL;
-    bool foreground = false, check = false;
-    int o;
-    while ((o = getopt_long(argc, argv, "c:fhv", opts, NULL)) != -1) {
-        switch (o) {
-        case 'c':
-            path = optarg;
-            break;
-        case 'f':
-            foreground = true;
-            break;
-        case 'C':
-            check = true;
-            break;
-        case 'P':
-            cfg_table_print(node_config_keys, stdout);
-            printf("\n");
-            policy_print_reference(stdout);
-            printf("\n");
-            xmpp_print_config(stdout);
-            return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'v':
-            printf("edge-node %s\n", EDGEPOOL_VERSION);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "edge-node: unexpected argument \"%s\"\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
+    static const struct daemon_desc desc = {
+        "edge-node", "Signals: TERM drains and exits, HUP reloads, USR1 cycles the log level.\n",
+        print_config};
+    struct daemon_args args;
+    int rc = daemon_args_parse(&desc, argc, argv, &args);
+    if (rc >= 0)
+        return rc;
+    const char *path = args.config_path;
     char err[512] = ""; /* not every failure below has words */
     struct node node;
     memset(&node, 0, sizeof(node));
@@ -488,27 +440,20 @@ int main(int argc, char **argv)
     n->config_path = path;
     if (node_config_load(&n->cfg, path, err, sizeof(err)) < 0 ||
         check_values(&n->cfg, path, err, sizeof(err)) < 0) {
-        fprintf(stderr, "edge-node: %s\n", err);
         node_config_free(&n->cfg);
-        return 1;
+        return daemon_config_refused(&desc, err);
     }
-    if (check) {
+    if (args.check) {
         struct policy_store *ps = policy_store_file_new(path, err, sizeof(err));
         node_config_free(&n->cfg);
-        if (!ps) {
-            fprintf(stderr, "edge-node: %s\n", err);
-            return 1;
-        }
+        if (!ps)
+            return daemon_config_refused(&desc, err);
         ps->free(ps);
-        if (xmpp_check_config(path, err, sizeof(err)) < 0) {
-            fprintf(stderr, "edge-node: %s\n", err);
-            return 1;
-        }
-        printf("%s: configuration OK\n", path ? path : "(embedded default)");
-        return 0;
+        if (xmpp_check_config(path, err, sizeof(err)) < 0)
+            return daemon_config_refused(&desc, err);
+        return daemon_config_ok(path);
     }
-    log_init("edge-node", n->cfg.log_syslog, (enum log_level)log_level_parse(n->cfg.log_level));
-    signal(SIGPIPE, SIG_IGN);
+    daemon_log_init(&desc, n->cfg.log_syslog, n->cfg.log_level);
     n->base = event_base_new();
     if (!n->base) {
         LOG_ERROR("main", "cannot start: no event base");
@@ -522,18 +467,15 @@ int main(int argc, char **argv)
         node_destroy(n);
         return 1;
     }
-    if (!foreground && daemon(0, 1) < 0) {
-        LOG_ERROR("main", "cannot daemonize: %s", strerror(errno));
+    if (daemon_detach(args.foreground) < 0)
+        return 1;
+    struct daemon_signals sig;
+    if (daemon_signals_add(&sig, n->base, on_sigterm, on_sighup, n) < 0) {
+        LOG_ERROR("main", "cannot start: cannot watch the signals (out of memory)");
+        daemon_signals_free(&sig);
+        node_destroy(n);
         return 1;
     }
-    n->ev_sigterm = evsignal_new(n->base, SIGTERM, on_sigterm, n);
-    n->ev_sigint = evsignal_new(n->base, SIGINT, on_sigterm, n);
-    n->ev_sighup = evsignal_new(n->base, SIGHUP, on_sighup, n);
-    n->ev_sigusr1 = evsignal_new(n->base, SIGUSR1, on_sigusr1, n);
-    evsignal_add(n->ev_sigterm, NULL);
-    evsignal_add(n->ev_sigint, NULL);
-    evsignal_add(n->ev_sighup, NULL);
-    evsignal_add(n->ev_sigusr1, NULL);
     n->ev_housekeeping = event_new(n->base, -1, EV_PERSIST, housekeeping, n);
     struct timeval one = {1, 0};
     event_add(n->ev_housekeeping, &one);
@@ -542,6 +484,7 @@ int main(int argc, char **argv)
              (unsigned long long)policy_version(n->policy->current(n->policy)),
              path ? path : "embedded default configuration");
     event_base_dispatch(n->base);
+    daemon_signals_free(&sig);
     node_destroy(n);
     LOG_INFO("main", "stopped");
     return 0;

@@ -81,7 +81,7 @@ struct node {
     int outgoing_tls_count; /* from the access-edge settings */
     bool draining;
     bool drained; /* the pool's drain (edgectl): no new work, keeps running (pool/registry.h) */
-    struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_sigusr1, *ev_drain, *ev_housekeeping;
+    struct event *ev_drain, *ev_housekeeping;
     struct node_stats stats;
     struct metrics *metrics;  /* the metrics registry (admin/metrics.h); may be NULL */
     struct node_admin *admin; /* the admin HTTP endpoint (admin/admin.h) */

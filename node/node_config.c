@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin_http.h"
+#include "admin_endpoint.h"
 #include "log.h"
 
 #define K(path, type, field, def, min, max, doc)                                                   \
@@ -37,7 +37,8 @@ const struct cfg_key node_config_keys[] = {
       "(logs, per-source limit, policy); a balancer's own connections are not limited per "
       "source. A PROXY header from any other address is refused. Empty: never"),
     K("tls.cert", CFG_STR, tls_cert, NULL, 0, 0,
-      "PEM certificate chain (pool FQDN, serverAuth+clientAuth); unset: a generated self-signed one"),
+      "PEM certificate chain (pool FQDN, serverAuth+clientAuth); unset: a generated self-signed "
+      "one"),
     K("tls.key", CFG_STR, tls_key, NULL, 0, 0, "PEM private key"),
     K("tls.ca", CFG_STR, tls_ca, NULL, 0, 0, "CA bundle that partner certificates must chain to"),
     K("tls.crl", CFG_STR, tls_crl, NULL, 0, 0, "PEM CRLs checked for peers (KeepCrlsUpToDate)"),
@@ -64,27 +65,11 @@ const struct cfg_key node_config_keys[] = {
       "INVITE Timer C in seconds (RFC 3261 16.6): no progress by then cancels the branch"),
     K("limits.retry_after", CFG_INT, retry_after_s, "30", 1, 3600,
       "Retry-After seconds sent with 503"),
-    K("redis.addr", CFG_STR, redis_addr, NULL, 0, 0,
-      "Redis \"host:port\" holding the pool's state; unset (and no sentinels): a single node "
-      "keeping its state in memory"),
-    K("redis.sentinels", CFG_STR, redis_sentinels, NULL, 0, 0,
-      "Redis Sentinels \"host:port,host:port\" that find the master (instead of addr)"),
-    K("redis.master_name", CFG_STR, redis_master_name, "mymaster", 0, 0,
-      "the master's name in Sentinel"),
-    K("redis.username", CFG_STR, redis_username, NULL, 0, 0, "ACL user (Redis 6+)"),
-    K("redis.password", CFG_STR, redis_password, NULL, 0, 0, "password (AUTH); unset: none"),
-    K("redis.db", CFG_INT, redis_db, "0", 0, 1000, "database number (SELECT)"),
-    K("redis.tls", CFG_BOOL, redis_tls, "false", 0, 0, "TLS to Redis and to the sentinels"),
-    K("redis.tls_ca", CFG_STR, redis_tls_ca, NULL, 0, 0, "CA bundle Redis's certificate must chain to"),
-    K("redis.tls_cert", CFG_STR, redis_tls_cert, NULL, 0, 0,
-      "client certificate for mutual TLS to Redis (PEM)"),
-    K("redis.tls_key", CFG_STR, redis_tls_key, NULL, 0, 0, "its private key (PEM)"),
-    K("redis.tls_server_name", CFG_STR, redis_tls_server_name, NULL, 0, 0,
-      "name the certificates of Redis and the sentinels must carry (and SNI); unset: the "
-      "host connected to"),
-    K("redis.pool", CFG_STR, redis_pool, "edgepool", 0, 0,
-      "the pool's name in the Redis keys (ep:<pool>:...): every node of a pool, and edgectl, "
-      "use the same; pools sharing one Redis use different ones"),
+    REDIS_CONFIG_KEYS(struct node_config,
+                      "Redis \"host:port\" holding the pool's state; unset (and no sentinels): a "
+                      "single node keeping its state in memory",
+                      "the pool's name in the Redis keys (ep:<pool>:...): every node of a pool, "
+                      "and edgectl, use the same; pools sharing one Redis use different ones"),
     K("redis.snapshot", CFG_STR, redis_snapshot, NULL, 0, 0,
       "file keeping the last policy applied from Redis, used when Redis is unreachable at "
       "start; unset: /var/lib/edgepool/<pool>-<node.id>.policy"),
@@ -102,27 +87,16 @@ const struct cfg_key node_config_keys[] = {
 
 static const char *const foreign_groups[] = {"policy", "xmpp", NULL};
 
-/* The admin group's values: listen an address:port (or empty), every allow
- * entry an address or prefix. */
+/* The admin group's values (admin_endpoint.h), named "FILE: key: what". */
 static int check_admin(const struct node_config *c, const char *path, char *err, size_t errlen)
 {
-    struct sockaddr_storage ss;
-    int sl = sizeof(ss);
-    if (c->admin_listen && *c->admin_listen &&
-        evutil_parse_sockaddr_port(c->admin_listen, (struct sockaddr *)&ss, &sl) < 0) {
-        snprintf(err, errlen, "%s: admin.listen: \"%s\" is not an address:port", path,
-                 c->admin_listen);
-        return -1;
-    }
-    for (int i = 0; i < c->admin_allow.n; i++) {
-        struct admin_prefix p;
-        char why[200];
-        if (admin_prefix_parse(c->admin_allow.v[i], &p, why, sizeof(why)) < 0) {
-            snprintf(err, errlen, "%s: admin.allow: %s", path, why);
-            return -1;
-        }
-    }
-    return 0;
+    const char *key;
+    int index;
+    char why[300];
+    int rc = admin_settings_check(c->admin_listen, &c->admin_allow, &key, &index, why, sizeof(why));
+    if (rc < 0)
+        snprintf(err, errlen, "%s: %s: %s", path, key, why);
+    return rc;
 }
 
 /* A numeric address rewritten in the form conn.peer_ip has ("::1", not
@@ -152,26 +126,10 @@ static int canonical_ip(char **ip, const char *path, char *err, size_t errlen)
 
 int node_config_load(struct node_config *c, const char *path, char *err, size_t errlen)
 {
-    memset(c, 0, sizeof(*c));
-    if (cfg_table_defaults(node_config_keys, c) < 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (!path)
-        return 0;
-    config_t cfg;
-    config_init(&cfg);
-    if (!config_read_file(&cfg, path)) {
-        if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-            snprintf(err, errlen, "%s: cannot read the file", path);
-        else
-            snprintf(err, errlen, "%s:%d: %s", config_error_file(&cfg) ? config_error_file(&cfg) : path,
-                     config_error_line(&cfg), config_error_text(&cfg));
-        config_destroy(&cfg);
-        return -1;
-    }
-    int rc = cfg_table_load(node_config_keys, c, &cfg, foreign_groups, err, errlen);
-    config_destroy(&cfg);
+    int rc =
+        cfg_table_load_file(node_config_keys, c, sizeof(*c), path, foreign_groups, err, errlen);
+    if (rc < 0 || !path) /* the embedded default needs no checks */
+        return rc;
     if (rc == 0 && log_level_parse(c->log_level) < 0) {
         snprintf(err, errlen, "%s: node.log_level: \"%s\" is not error, warn, info or debug", path,
                  c->log_level);
@@ -183,13 +141,10 @@ int node_config_load(struct node_config *c, const char *path, char *err, size_t 
     }
     for (int i = 0; rc == 0 && i < c->proxy_protocol_from.n; i++)
         rc = canonical_ip(&c->proxy_protocol_from.v[i], path, err, errlen);
-    if (rc == 0 && c->redis_addr && c->redis_sentinels) {
-        snprintf(err, errlen, "%s: redis: set addr (one Redis) or sentinels (Sentinel), not both",
-                 path);
-        rc = -1;
-    }
-    if (rc == 0 && !c->redis_tls_cert != !c->redis_tls_key) {
-        snprintf(err, errlen, "%s: redis: tls_cert and tls_key go together", path);
+    const char *rkey;
+    char why[200];
+    if (rc == 0 && redis_config_check(&c->redis, &rkey, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "%s: redis: %s", path, why);
         rc = -1;
     }
     if (rc == 0)
@@ -201,5 +156,5 @@ void node_config_free(struct node_config *c) { cfg_table_free(node_config_keys, 
 
 bool node_config_has_redis(const struct node_config *c)
 {
-    return (c->redis_addr && *c->redis_addr) || (c->redis_sentinels && *c->redis_sentinels);
+    return redis_config_enabled(&c->redis);
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "config_table.h"
+#include "redis_config.h"
 
 struct node_config {
     /* node */
@@ -44,16 +45,10 @@ struct node_config {
     int txn_timeout_ms;   /* Timer B / F: 64*T1 */
     int timer_c_s;        /* INVITE proxy Timer C */
     int retry_after_s;    /* Retry-After sent with 503 */
-    /* redis: the pool's shared state (node/pool/). Neither addr nor sentinels
-     * set = the embedded default: one node, its state in memory. */
-    char *redis_addr;        /* "host:port" */
-    char *redis_sentinels;   /* "host:port,host:port": Sentinel finds the master */
-    char *redis_master_name; /* Sentinel's name of the master */
-    char *redis_username, *redis_password;
-    int redis_db;
-    bool redis_tls;
-    char *redis_tls_ca, *redis_tls_cert, *redis_tls_key, *redis_tls_server_name;
-    char *redis_pool;        /* the pool's name in the keys (ep:<pool>:...), "edgepool" */
+    /* redis: the pool's shared state (node/pool/), shared/redis_config.h.
+     * Neither addr nor sentinels set = the embedded default: one node, its
+     * state in memory. */
+    REDIS_CONFIG_MEMBER;
     char *redis_snapshot;    /* local policy snapshot; default /var/lib/edgepool/<pool>-<id>.policy */
     bool redis_seed_policy;  /* an empty pool's policy is seeded from this file's policy group */
     /* admin: the HTTP admin endpoint (node/admin/admin.h) */

@@ -738,6 +738,13 @@ void prom_family(struct evbuffer *b, const char *name, const char *type, const c
     evbuffer_add_printf(b, "\n# TYPE %s %s\n", name, type);
 }
 
+void prom_family_u64(struct evbuffer *b, const char *name, const char *type, const char *help,
+                     uint64_t v)
+{
+    prom_family(b, name, type, help);
+    prom_u64_l(b, name, NULL, v);
+}
+
 size_t prom_escape_label(char *buf, size_t len, const char *v)
 {
     size_t o = 0;

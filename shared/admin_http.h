@@ -130,6 +130,9 @@ void json_escape(struct evbuffer *b, const char *v, size_t len);
  * (type: "counter", "gauge", "untyped"...). Once per family, before its
  * samples. */
 void prom_family(struct evbuffer *b, const char *name, const char *type, const char *help);
+/* A family of one sample without labels: prom_family, then "name value". */
+void prom_family_u64(struct evbuffer *b, const char *name, const char *type, const char *help,
+                     uint64_t v);
 /* One sample line: name{k1="v1",...} value. The labels are a NULL-terminated
  * list of name, value pairs (values escaped: \, " and newline; a NULL value
  * is written as ""). */

@@ -192,6 +192,33 @@ int cfg_table_load(const struct cfg_key *keys, void *target, const config_t *cfg
     return walk(keys, target, config_root_setting(cfg), "", foreign, err, errlen);
 }
 
+int cfg_table_load_file(const struct cfg_key *keys, void *target, size_t size, const char *path,
+                        const char *const *foreign, char *err, size_t errlen)
+{
+    memset(target, 0, size);
+    if (cfg_table_defaults(keys, target) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!path)
+        return 0;
+    config_t cfg;
+    config_init(&cfg);
+    if (!config_read_file(&cfg, path)) {
+        if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+            snprintf(err, errlen, "%s: cannot read the file", path);
+        else
+            snprintf(err, errlen, "%s:%d: %s",
+                     config_error_file(&cfg) ? config_error_file(&cfg) : path,
+                     config_error_line(&cfg), config_error_text(&cfg));
+        config_destroy(&cfg);
+        return -1;
+    }
+    int rc = cfg_table_load(keys, target, &cfg, foreign, err, errlen);
+    config_destroy(&cfg);
+    return rc;
+}
+
 void cfg_table_print(const struct cfg_key *keys, FILE *out)
 {
     const char *group = "";

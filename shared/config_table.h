@@ -36,6 +36,13 @@ int cfg_table_defaults(const struct cfg_key *keys, void *target);
  * in err. Returns 0 or -1. */
 int cfg_table_load(const struct cfg_key *keys, void *target, const config_t *cfg,
                    const char *const *foreign, char *err, size_t errlen);
+/* Zero target (size bytes), fill the defaults, then, when path is not NULL,
+ * read the file and apply it (cfg_table_load). -1 with "PATH: cannot read
+ * the file", "FILE:LINE: the parser's reason" or cfg_table_load's error in
+ * err (or "out of memory"); target then holds what was loaded: free it with
+ * cfg_table_free either way. */
+int cfg_table_load_file(const struct cfg_key *keys, void *target, size_t size, const char *path,
+                        const char *const *foreign, char *err, size_t errlen);
 /* Free what the table's strings and lists own in target. */
 void cfg_table_free(const struct cfg_key *keys, void *target);
 /* Print the reference: every key, its default and its doc, as a sample file. */

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "admin/pool_view.h"
+#include "admin_endpoint.h"
 #include "admin_http.h"
 #include "balancer.h"
 #include "dns/responder.h"
@@ -27,18 +27,9 @@
 
 struct balancer_admin {
     struct balancer *b;
-    struct admin_http *http;
+    struct admin_endpoint ep; /* the server, the listen address, the start time */
     struct pool_view *view;
-    char *listen;
-    uint64_t start_wall_ms, start_mono_ms;
 };
-
-static uint64_t clock_ms(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 struct pool_view *balancer_admin_view(struct balancer *b)
 {
@@ -255,9 +246,9 @@ static int page_status(struct admin_req *r, void *arg)
     json_obj(&w, NULL);
     json_str(&w, "balancer", c->id);
     json_str(&w, "version", EDGEPOOL_VERSION);
-    json_u64(&w, "now_ms", clock_ms(CLOCK_REALTIME));
-    json_u64(&w, "started_ms", a->start_wall_ms);
-    json_u64(&w, "uptime_s", (clock_ms(CLOCK_MONOTONIC) - a->start_mono_ms) / 1000);
+    json_u64(&w, "now_ms", admin_wall_ms());
+    json_u64(&w, "started_ms", a->ep.start_wall_ms);
+    json_u64(&w, "uptime_s", admin_endpoint_uptime_s(&a->ep));
     bool has_redis = balancer_config_has_redis(c);
     json_str(&w, "pool", has_redis ? c->redis_pool : NULL);
     json_str(&w, "redis", !b->redis ? "none" : redis_is_up(b->redis) ? "up" : "down");
@@ -321,9 +312,7 @@ static int page_status(struct admin_req *r, void *arg)
     }
     json_end(&w);
     json_end(&w);
-    evbuffer_add(r->out, "\n", 1);
-    r->content_type = "application/json";
-    return 200;
+    return admin_reply_json(r, 200);
 }
 
 /* ---- the rest -------------------------------------------------------------- */
@@ -348,47 +337,18 @@ static int page_metrics(struct admin_req *r, void *arg)
 static int call_log_level(struct admin_req *r, void *arg)
 {
     char lv[32];
-    int l;
-    if (!admin_req_param(r, "level", true, lv, sizeof(lv)) || (l = log_level_parse(lv)) < 0) {
+    int rc = admin_log_level_call(r, lv, sizeof(lv));
+    if (rc < 0) {
         evbuffer_add_printf(r->out, "level=error|warn|info|debug\n");
         return 400;
     }
-    enum log_level was = log_get_level();
-    log_set_level((enum log_level)l);
-    log_write(LOG_LVL_WARN, "admin", "log level is now %s (was %s), set by %s",
-              log_level_name((enum log_level)l), log_level_name(was), r->peer);
-    struct json_w w;
-    json_init(&w, r->out);
-    json_obj(&w, NULL);
-    json_str(&w, "log_level", log_level_name((enum log_level)l));
-    json_str(&w, "previous", log_level_name(was));
-    json_end(&w);
-    evbuffer_add(r->out, "\n", 1);
-    r->content_type = "application/json";
-    return 200;
+    return rc;
 }
 
 int balancer_admin_check(const struct balancer_config *c, const char **key, int *index, char *why,
                          size_t whylen)
 {
-    struct sockaddr_storage ss;
-    int sl = sizeof(ss);
-    if (c->admin_listen && *c->admin_listen &&
-        evutil_parse_sockaddr_port(c->admin_listen, (struct sockaddr *)&ss, &sl) < 0) {
-        *key = "admin.listen";
-        *index = -1;
-        snprintf(why, whylen, "\"%s\" is not an address:port", c->admin_listen);
-        return -1;
-    }
-    for (int i = 0; i < c->admin_allow.n; i++) {
-        struct admin_prefix p;
-        if (admin_prefix_parse(c->admin_allow.v[i], &p, why, whylen) < 0) {
-            *key = "admin.allow";
-            *index = i;
-            return -1;
-        }
-    }
-    return 0;
+    return admin_settings_check(c->admin_listen, &c->admin_allow, key, index, why, whylen);
 }
 
 int balancer_admin_start(struct balancer *b, char *err, size_t errlen)
@@ -399,56 +359,37 @@ int balancer_admin_start(struct balancer *b, char *err, size_t errlen)
         return -1;
     }
     a->b = b;
-    a->start_wall_ms = clock_ms(CLOCK_REALTIME);
-    a->start_mono_ms = clock_ms(CLOCK_MONOTONIC);
-    a->listen = strdup(b->cfg.admin_listen ? b->cfg.admin_listen : "");
     b->admin = a;
-    if (!a->listen || !(a->view = pool_view_new(b))) {
+    if (!(a->view = pool_view_new(b))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (!*a->listen) {
-        LOG_INFO("admin", "admin endpoint off (admin.listen is empty)");
-        return 0;
-    }
-    struct admin_http_opts o = {.listen = a->listen,
-                                .allow = (const char *const *)b->cfg.admin_allow.v,
-                                .n_allow = (size_t)b->cfg.admin_allow.n,
-                                .token = b->cfg.admin_token,
-                                .component = "admin"};
-    char why[300];
-    if (!(a->http = admin_http_new(b->base, &o, why, sizeof(why)))) {
-        snprintf(err, errlen, "admin endpoint: %s", why);
+    if (admin_endpoint_start(&a->ep, b->base, b->cfg.admin_listen, &b->cfg.admin_allow,
+                             b->cfg.admin_token, err, errlen) < 0)
         return -1;
-    }
-    if (admin_http_route(a->http, "/", ADMIN_GET, page_pool, b) < 0 ||
-        admin_http_route(a->http, "/status", ADMIN_GET, page_status, b) < 0 ||
-        admin_http_route(a->http, "/metrics", ADMIN_GET, page_metrics, b) < 0 ||
-        admin_http_route(a->http, "/health", ADMIN_GET, page_health, b) < 0 ||
-        admin_http_route(a->http, "/log-level", ADMIN_POST | ADMIN_AUTH, call_log_level, b) < 0) {
+    struct admin_http *http = a->ep.http;
+    if (!http)
+        return 0; /* off */
+    if (admin_http_route(http, "/", ADMIN_GET, page_pool, b) < 0 ||
+        admin_http_route(http, "/status", ADMIN_GET, page_status, b) < 0 ||
+        admin_http_route(http, "/metrics", ADMIN_GET, page_metrics, b) < 0 ||
+        admin_http_route(http, "/health", ADMIN_GET, page_health, b) < 0 ||
+        admin_http_route(http, "/log-level", ADMIN_POST | ADMIN_AUTH, call_log_level, b) < 0) {
         snprintf(err, errlen, "admin endpoint: out of memory");
         return -1;
     }
-    LOG_INFO("admin", "admin endpoint on http://%s (/ the pool page, /status, /metrics, /health); "
+    LOG_INFO("admin",
+             "admin endpoint on http://%s (/ the pool page, /status, /metrics, /health); "
              "%d allowed source prefix(es)",
-             admin_http_addr(a->http), b->cfg.admin_allow.n);
+             admin_http_addr(http), b->cfg.admin_allow.n);
     return 0;
 }
 
 void balancer_admin_reload(struct balancer *b)
 {
-    struct balancer_admin *a = b->admin;
-    if (!a)
-        return;
-    const char *want = b->cfg.admin_listen ? b->cfg.admin_listen : "";
-    if (strcmp(want, a->listen) != 0)
-        LOG_WARN("admin", "admin.listen changed (\"%s\" -> \"%s\"): it takes effect at the next "
-                 "restart", a->listen, want);
-    char err[300];
-    if (a->http && admin_http_set_access(a->http, (const char *const *)b->cfg.admin_allow.v,
-                                         (size_t)b->cfg.admin_allow.n, b->cfg.admin_token, err,
-                                         sizeof(err)) < 0)
-        LOG_ERROR("admin", "reload: admin access rules kept: %s", err);
+    if (b->admin)
+        admin_endpoint_reload(&b->admin->ep, b->cfg.admin_listen, &b->cfg.admin_allow,
+                              b->cfg.admin_token);
 }
 
 void balancer_admin_free(struct balancer *b)
@@ -456,9 +397,8 @@ void balancer_admin_free(struct balancer *b)
     struct balancer_admin *a = b->admin;
     if (!a)
         return;
-    admin_http_free(a->http);
+    admin_endpoint_free(&a->ep);
     pool_view_free(a->view);
-    free(a->listen);
     free(a);
     b->admin = NULL;
 }

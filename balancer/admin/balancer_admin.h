@@ -1,6 +1,7 @@
 /* balancer_admin.h -- the edge balancer's admin endpoint: the HTTP server of
- * shared/admin_http.h on the balancer's loop, configured by the admin group
- * (listen, default 127.0.0.1:8081; allow; token), and its pages:
+ * shared/admin_http.h on the balancer's loop, started, reloaded and judged
+ * from the admin group (listen, default 127.0.0.1:8081; allow; token) by
+ * shared/admin_endpoint.h, and its pages:
  *
  *   GET /          the live pool page: plain HTML and a small inline script
  *                  (page.c) that reads /status every 2 s

@@ -15,6 +15,7 @@
 #include "dns/responder.h"
 #include "health/health.h"
 #include "redis.h"
+#include "redis_metrics.h"
 #include "vip/vip.h"
 
 #ifndef EDGEPOOL_VERSION
@@ -23,9 +24,8 @@
 
 static void write_dns(struct balancer *b, struct evbuffer *o)
 {
-    prom_family(o, "edgepool_balancer_dns_enabled", "gauge",
-                "1 when the balancer answers DNS for the pool's zone");
-    prom_u64(o, "edgepool_balancer_dns_enabled", b->dns != NULL, NULL);
+    prom_family_u64(o, "edgepool_balancer_dns_enabled", "gauge",
+                    "1 when the balancer answers DNS for the pool's zone", b->dns != NULL);
     if (!b->dns)
         return;
     struct dns_stats s;
@@ -41,25 +41,24 @@ static void write_dns(struct balancer *b, struct evbuffer *o)
             if (s.answers[t][r])
                 prom_u64(o, "edgepool_balancer_dns_answers_total", s.answers[t][r], "qtype",
                          dns_stats_qtype_name(t), "rcode", dns_stats_rcode_name(r), NULL);
-    prom_family(o, "edgepool_balancer_dns_truncated_total", "counter",
-                "DNS answers sent truncated (TC=1) because they did not fit");
-    prom_u64(o, "edgepool_balancer_dns_truncated_total", s.truncated, NULL);
-    prom_family(o, "edgepool_balancer_dns_ignored_total", "counter",
-                "DNS packets ignored (too short, or responses)");
-    prom_u64(o, "edgepool_balancer_dns_ignored_total", s.ignored, NULL);
+    prom_family_u64(o, "edgepool_balancer_dns_truncated_total", "counter",
+                    "DNS answers sent truncated (TC=1) because they did not fit", s.truncated);
+    prom_family_u64(o, "edgepool_balancer_dns_ignored_total", "counter",
+                    "DNS packets ignored (too short, or responses)", s.ignored);
     prom_family(o, "edgepool_balancer_dns_rate_limited_total", "counter",
                 "DNS answers held back by response rate limiting, by action");
-    prom_u64(o, "edgepool_balancer_dns_rate_limited_total", s.rrl_dropped, "action", "dropped", NULL);
-    prom_u64(o, "edgepool_balancer_dns_rate_limited_total", s.rrl_slipped, "action", "slipped", NULL);
+    prom_u64(o, "edgepool_balancer_dns_rate_limited_total", s.rrl_dropped, "action", "dropped",
+             NULL);
+    prom_u64(o, "edgepool_balancer_dns_rate_limited_total", s.rrl_slipped, "action", "slipped",
+             NULL);
     prom_family(o, "edgepool_balancer_dns_tcp_connections_total", "counter",
                 "DNS TCP connections, by result");
     prom_u64(o, "edgepool_balancer_dns_tcp_connections_total", s.tcp_accepted, "result", "accepted",
              NULL);
     prom_u64(o, "edgepool_balancer_dns_tcp_connections_total", s.tcp_refused, "result", "refused",
              NULL);
-    prom_family(o, "edgepool_balancer_dns_zone_rebuilds_total", "counter",
-                "Times the zone's answers were rebuilt after a health change");
-    prom_u64(o, "edgepool_balancer_dns_zone_rebuilds_total", s.rebuilds, NULL);
+    prom_family_u64(o, "edgepool_balancer_dns_zone_rebuilds_total", "counter",
+                    "Times the zone's answers were rebuilt after a health change", s.rebuilds);
 }
 
 static void write_nodes(struct balancer *b, struct evbuffer *o)
@@ -78,11 +77,13 @@ static void write_nodes(struct balancer *b, struct evbuffer *o)
         const char *name, *help;
         size_t off;
     } flags[] = {
-        {"edgepool_balancer_node_healthy", "1 while the node may take new work (alive, checks "
-                                           "passing, not draining)",
+        {"edgepool_balancer_node_healthy",
+         "1 while the node may take new work (alive, checks "
+         "passing, not draining)",
          offsetof(struct health_node, healthy)},
-        {"edgepool_balancer_node_alive", "1 while the node's liveness key is in the registry "
-                                         "(static nodes: always)",
+        {"edgepool_balancer_node_alive",
+         "1 while the node's liveness key is in the registry "
+         "(static nodes: always)",
          offsetof(struct health_node, alive)},
         {"edgepool_balancer_node_check_ok", "1 while the active checks pass (rise/fall)",
          offsetof(struct health_node, check_ok)},
@@ -106,8 +107,8 @@ static void write_nodes(struct balancer *b, struct evbuffer *o)
                 "VIP connections open now, by the node they go to");
     for (size_t i = 0; i < n; i++)
         if (hn[i].id[0])
-            prom_u64(o, "edgepool_balancer_vip_connections_open", hn[i].vip_conns, "node",
-                     hn[i].id, NULL);
+            prom_u64(o, "edgepool_balancer_vip_connections_open", hn[i].vip_conns, "node", hn[i].id,
+                     NULL);
     struct pool_view *v = balancer_admin_view(b);
     prom_family(o, "edgepool_balancer_health_changes_total", "counter",
                 "Times a node became healthy (to=healthy) or unhealthy (to=unhealthy)");
@@ -131,15 +132,14 @@ static void write_nodes(struct balancer *b, struct evbuffer *o)
 
 static void write_vip(struct balancer *b, struct evbuffer *o)
 {
-    prom_family(o, "edgepool_balancer_vip_enabled", "gauge", "1 when the VIP proxies connections");
-    prom_u64(o, "edgepool_balancer_vip_enabled", b->vip && b->cfg.vip_enabled, NULL);
+    prom_family_u64(o, "edgepool_balancer_vip_enabled", "gauge",
+                    "1 when the VIP proxies connections", b->vip && b->cfg.vip_enabled);
     if (!b->vip)
         return;
     struct vip_stats s;
     vip_get_stats(b->vip, &s);
-    prom_family(o, "edgepool_balancer_vip_connections_accepted_total", "counter",
-                "Connections accepted on the VIP");
-    prom_u64(o, "edgepool_balancer_vip_connections_accepted_total", s.accepted, NULL);
+    prom_family_u64(o, "edgepool_balancer_vip_connections_accepted_total", "counter",
+                    "Connections accepted on the VIP", s.accepted);
     prom_family(o, "edgepool_balancer_vip_connections_refused_total", "counter",
                 "VIP connections refused, by reason (source_limit: over "
                 "vip.max_connections_per_source; no_node: no node could take it)");
@@ -147,12 +147,10 @@ static void write_vip(struct balancer *b, struct evbuffer *o)
              "source_limit", NULL);
     prom_u64(o, "edgepool_balancer_vip_connections_refused_total", s.refused_no_node, "reason",
              "no_node", NULL);
-    prom_family(o, "edgepool_balancer_vip_connect_failures_total", "counter",
-                "Connects to a node that failed (refused, timeout)");
-    prom_u64(o, "edgepool_balancer_vip_connect_failures_total", s.connect_failures, NULL);
-    prom_family(o, "edgepool_balancer_vip_retries_total", "counter",
-                "Failed connects retried on another node");
-    prom_u64(o, "edgepool_balancer_vip_retries_total", s.retries, NULL);
+    prom_family_u64(o, "edgepool_balancer_vip_connect_failures_total", "counter",
+                    "Connects to a node that failed (refused, timeout)", s.connect_failures);
+    prom_family_u64(o, "edgepool_balancer_vip_retries_total", "counter",
+                    "Failed connects retried on another node", s.retries);
     prom_family(o, "edgepool_balancer_vip_closed_total", "counter",
                 "VIP connections closed by the balancer, by reason");
     prom_u64(o, "edgepool_balancer_vip_closed_total", s.closed_node_dead, "reason", "node_dead",
@@ -176,9 +174,8 @@ static void write_vip(struct balancer *b, struct evbuffer *o)
     free(np);
     if (s.pins > pinned) /* sources whose pin is still being looked up */
         prom_u64(o, "edgepool_balancer_pins", s.pins - pinned, "node", "", NULL);
-    prom_family(o, "edgepool_balancer_repins_total", "counter",
-                "Sources moved to another node (their node failed or went away)");
-    prom_u64(o, "edgepool_balancer_repins_total", s.repins, NULL);
+    prom_family_u64(o, "edgepool_balancer_repins_total", "counter",
+                    "Sources moved to another node (their node failed or went away)", s.repins);
 }
 
 static void write_redis(struct balancer *b, struct evbuffer *o)
@@ -187,16 +184,7 @@ static void write_redis(struct balancer *b, struct evbuffer *o)
         return;
     struct redis_stats s;
     redis_get_stats(b->redis, &s);
-    prom_family(o, "edgepool_balancer_redis_up", "gauge", "1 while the pool's Redis is connected");
-    prom_u64(o, "edgepool_balancer_redis_up", s.up, NULL);
-    prom_family(o, "edgepool_balancer_redis_commands_total", "counter", "Commands sent to Redis");
-    prom_u64(o, "edgepool_balancer_redis_commands_total", s.commands, NULL);
-    prom_family(o, "edgepool_balancer_redis_errors_total", "counter",
-                "Redis commands that failed (error reply, Redis down, timeout)");
-    prom_u64(o, "edgepool_balancer_redis_errors_total", s.errors, NULL);
-    prom_family(o, "edgepool_balancer_redis_reconnects_total", "counter",
-                "Connection attempts to Redis after a failure or a loss");
-    prom_u64(o, "edgepool_balancer_redis_reconnects_total", s.reconnects, NULL);
+    redis_metrics_write(o, "edgepool_balancer_redis_", &s, false);
 }
 
 void balancer_metrics_write(struct balancer *b, struct evbuffer *o)

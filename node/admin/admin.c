@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "admin/metrics.h"
+#include "admin_endpoint.h"
 #include "admin_http.h"
 #include "conn/conn.h"
 #include "federation/policy.h"
@@ -30,17 +30,8 @@
 
 struct node_admin {
     struct node *node;
-    struct admin_http *http;
-    char *listen; /* as configured: a change needs a restart */
-    uint64_t start_wall_ms, start_mono_ms;
+    struct admin_endpoint ep; /* the server, the listen address, the start time */
 };
-
-static uint64_t clock_ms(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static const char *state_name(const struct node *n)
 {
@@ -210,7 +201,7 @@ size_t node_admin_partners(struct node *n, char *buf, size_t len)
 
 const char *node_admin_addr(const struct node *n)
 {
-    return n->admin && n->admin->http ? admin_http_addr(n->admin->http) : "";
+    return n->admin && n->admin->ep.http ? admin_http_addr(n->admin->ep.http) : "";
 }
 
 static void status_partners(struct node *n, struct json_w *w)
@@ -247,8 +238,8 @@ static int page_status(struct admin_req *r, void *arg)
     json_str(&w, "fqdn", n->cfg.node_fqdn);
     json_str(&w, "pool_fqdn", n->cfg.pool_fqdn);
     json_str(&w, "version", EDGEPOOL_VERSION);
-    json_u64(&w, "started_ms", a->start_wall_ms);
-    json_u64(&w, "uptime_s", (clock_ms(CLOCK_MONOTONIC) - a->start_mono_ms) / 1000);
+    json_u64(&w, "started_ms", a->ep.start_wall_ms);
+    json_u64(&w, "uptime_s", admin_endpoint_uptime_s(&a->ep));
     json_str(&w, "state", state_name(n));
     json_bool(&w, "serving", listeners_up(n) && !n->draining && !n->drained);
     json_bool(&w, "draining", n->draining);
@@ -261,7 +252,7 @@ static int page_status(struct admin_req *r, void *arg)
     json_str(&w, "internal", addr);
     snprintf(addr, sizeof(addr), "%s:%u", n->ext_addr.host, n->ext_addr.port);
     json_str(&w, "external", addr);
-    json_str(&w, "admin", a->http ? admin_http_addr(a->http) : NULL);
+    json_str(&w, "admin", a->ep.http ? admin_http_addr(a->ep.http) : NULL);
     json_bool(&w, "up", listeners_up(n));
     json_end(&w);
     /* the pool: its name and Redis ("none" for a lone node) */
@@ -309,9 +300,7 @@ static int page_status(struct admin_req *r, void *arg)
     }
     status_partners(n, &w);
     json_end(&w);
-    evbuffer_add(r->out, "\n", 1);
-    r->content_type = "application/json";
-    return 200;
+    return admin_reply_json(r, 200);
 }
 
 /* ---- state-changing calls ----------------------------------------------- */
@@ -325,32 +314,18 @@ static int reply_error(struct admin_req *r, int status, const char *fmt, const c
     json_obj(&w, NULL);
     json_str(&w, "error", msg);
     json_end(&w);
-    evbuffer_add(r->out, "\n", 1);
-    r->content_type = "application/json";
-    return status;
+    return admin_reply_json(r, status);
 }
 
 static int call_log_level(struct admin_req *r, void *arg)
 {
     char lv[32];
-    int l;
-    if (!admin_req_param(r, "level", true, lv, sizeof(lv)))
+    int rc = admin_log_level_call(r, lv, sizeof(lv));
+    if (rc == ADMIN_LEVEL_MISSING)
         return reply_error(r, 400, "%s", "level missing: level=error|warn|info|debug");
-    if ((l = log_level_parse(lv)) < 0)
+    if (rc == ADMIN_LEVEL_BAD)
         return reply_error(r, 400, "\"%.20s\" is not error, warn, info or debug", lv);
-    enum log_level was = log_get_level();
-    log_set_level((enum log_level)l);
-    log_write(LOG_LVL_WARN, "admin", "log level is now %s (was %s), set by %s",
-              log_level_name((enum log_level)l), log_level_name(was), r->peer);
-    struct json_w w;
-    json_init(&w, r->out);
-    json_obj(&w, NULL);
-    json_str(&w, "log_level", log_level_name((enum log_level)l));
-    json_str(&w, "previous", log_level_name(was));
-    json_end(&w);
-    evbuffer_add(r->out, "\n", 1);
-    r->content_type = "application/json";
-    return 200;
+    return rc;
 }
 
 static int drain_call(struct admin_req *r, struct node *n, bool on)
@@ -382,9 +357,7 @@ static int drain_call(struct admin_req *r, struct node *n, bool on)
     json_bool(&w, "drained", n->drained);
     json_bool(&w, "pool_wide", shared);
     json_end(&w);
-    evbuffer_add(r->out, "\n", 1);
-    r->content_type = "application/json";
-    return 200;
+    return admin_reply_json(r, 200);
 }
 
 static int call_drain(struct admin_req *r, void *arg) { return drain_call(r, arg, true); }
@@ -404,41 +377,26 @@ int node_admin_start(struct node *n, char *err, size_t errlen)
         return -1;
     }
     a->node = n;
-    a->start_wall_ms = clock_ms(CLOCK_REALTIME);
-    a->start_mono_ms = clock_ms(CLOCK_MONOTONIC);
-    a->listen = strdup(n->cfg.admin_listen ? n->cfg.admin_listen : "");
     n->admin = a;
-    if (!a->listen) {
-        snprintf(err, errlen, "out of memory");
+    if (admin_endpoint_start(&a->ep, n->base, n->cfg.admin_listen, &n->cfg.admin_allow,
+                             n->cfg.admin_token, err, errlen) < 0)
         return -1;
-    }
-    if (!*a->listen) {
-        LOG_INFO("admin", "admin endpoint off (admin.listen is empty)");
-        return 0;
-    }
-    struct admin_http_opts o = {.listen = a->listen,
-                                .allow = (const char *const *)n->cfg.admin_allow.v,
-                                .n_allow = (size_t)n->cfg.admin_allow.n,
-                                .token = n->cfg.admin_token,
-                                .component = "admin"};
-    char why[300];
-    a->http = admin_http_new(n->base, &o, why, sizeof(why));
-    if (!a->http) {
-        snprintf(err, errlen, "admin endpoint: %s", why);
-        return -1;
-    }
-    if (admin_http_route(a->http, "/metrics", ADMIN_GET, page_metrics, n) < 0 ||
-        admin_http_route(a->http, "/health", ADMIN_GET, page_health, n) < 0 ||
-        admin_http_route(a->http, "/status", ADMIN_GET, page_status, a) < 0 ||
-        admin_http_route(a->http, "/log-level", ADMIN_POST | ADMIN_AUTH, call_log_level, n) < 0 ||
-        admin_http_route(a->http, "/drain", ADMIN_POST | ADMIN_AUTH, call_drain, n) < 0 ||
-        admin_http_route(a->http, "/undrain", ADMIN_POST | ADMIN_AUTH, call_undrain, n) < 0) {
+    struct admin_http *http = a->ep.http;
+    if (!http)
+        return 0; /* off */
+    if (admin_http_route(http, "/metrics", ADMIN_GET, page_metrics, n) < 0 ||
+        admin_http_route(http, "/health", ADMIN_GET, page_health, n) < 0 ||
+        admin_http_route(http, "/status", ADMIN_GET, page_status, a) < 0 ||
+        admin_http_route(http, "/log-level", ADMIN_POST | ADMIN_AUTH, call_log_level, n) < 0 ||
+        admin_http_route(http, "/drain", ADMIN_POST | ADMIN_AUTH, call_drain, n) < 0 ||
+        admin_http_route(http, "/undrain", ADMIN_POST | ADMIN_AUTH, call_undrain, n) < 0) {
         snprintf(err, errlen, "admin endpoint: out of memory");
         return -1;
     }
-    LOG_INFO("admin", "admin endpoint on http://%s (/metrics /health /status); %d allowed source "
+    LOG_INFO("admin",
+             "admin endpoint on http://%s (/metrics /health /status); %d allowed source "
              "prefix(es); state-changing calls %s",
-             admin_http_addr(a->http), n->cfg.admin_allow.n,
+             admin_http_addr(http), n->cfg.admin_allow.n,
              n->cfg.admin_token && *n->cfg.admin_token ? "need the bearer token"
                                                        : "off (no admin.token)");
     return 0;
@@ -446,28 +404,16 @@ int node_admin_start(struct node *n, char *err, size_t errlen)
 
 void node_admin_reload(struct node *n)
 {
-    struct node_admin *a = n->admin;
-    if (!a)
-        return;
-    const char *want = n->cfg.admin_listen ? n->cfg.admin_listen : "";
-    if (strcmp(want, a->listen) != 0)
-        LOG_WARN("admin", "admin.listen changed (\"%s\" -> \"%s\"): it takes effect at the next "
-                 "restart", a->listen, want);
-    if (!a->http)
-        return;
-    char err[300];
-    if (admin_http_set_access(a->http, (const char *const *)n->cfg.admin_allow.v,
-                              (size_t)n->cfg.admin_allow.n, n->cfg.admin_token, err,
-                              sizeof(err)) < 0)
-        LOG_ERROR("admin", "reload: admin access rules kept: %s", err);
+    if (n->admin)
+        admin_endpoint_reload(&n->admin->ep, n->cfg.admin_listen, &n->cfg.admin_allow,
+                              n->cfg.admin_token);
 }
 
 void node_admin_free(struct node *n)
 {
     struct node_admin *a = n->admin;
     if (a) {
-        admin_http_free(a->http);
-        free(a->listen);
+        admin_endpoint_free(&a->ep);
         free(a);
     }
     n->admin = NULL;

@@ -1,6 +1,7 @@
 /* admin.h -- the edge node's admin endpoint: the HTTP server of
- * shared/admin_http.h on the node's loop, configured by the admin group
- * (listen, allow, token), and its pages:
+ * shared/admin_http.h on the node's loop, started, reloaded and judged from
+ * the admin group (listen, allow, token) by shared/admin_endpoint.h, and its
+ * pages:
  *
  *   GET  /metrics     the Prometheus text format (exposition.c)
  *   GET  /health      200 "ok" while serving; 503 when draining (SIGTERM),

@@ -15,6 +15,7 @@
 #include "node.h"
 #include "pool/pool.h"
 #include "redis.h"
+#include "redis_metrics.h"
 #include "resolver.h"
 #include "sip/proxy.h"
 
@@ -93,15 +94,13 @@ static void write_connections(struct node *n, struct evbuffer *b)
             prom_u64(b, "edgepool_tls_connections_open", w.other[d], "direction", dirs[d], "peer",
                      "other", NULL);
     const struct node_stats *st = &n->stats;
-    prom_family(b, "edgepool_connections_accepted_total", "counter",
-                "Connections accepted on the two listeners");
-    prom_u64(b, "edgepool_connections_accepted_total", st->conns_accepted, NULL);
-    prom_family(b, "edgepool_connections_refused_total", "counter",
-                "Connections refused at accept (connection limits)");
-    prom_u64(b, "edgepool_connections_refused_total", st->conns_refused, NULL);
-    prom_family(b, "edgepool_connections_opened_total", "counter",
-                "Outbound connections opened (to partners and internal next hops)");
-    prom_u64(b, "edgepool_connections_opened_total", st->conns_opened, NULL);
+    prom_family_u64(b, "edgepool_connections_accepted_total", "counter",
+                    "Connections accepted on the two listeners", st->conns_accepted);
+    prom_family_u64(b, "edgepool_connections_refused_total", "counter",
+                    "Connections refused at accept (connection limits)", st->conns_refused);
+    prom_family_u64(b, "edgepool_connections_opened_total", "counter",
+                    "Outbound connections opened (to partners and internal next hops)",
+                    st->conns_opened);
 }
 
 static void write_dns(struct node *n, struct evbuffer *b)
@@ -110,54 +109,31 @@ static void write_dns(struct node *n, struct evbuffer *b)
         return;
     struct resolver_stats rs;
     resolver_get_stats(n->resolver, &rs);
-    prom_family(b, "edgepool_dns_lookups_total", "counter",
-                "DNS lookups asked for ((type, name) pairs), however answered");
-    prom_u64(b, "edgepool_dns_lookups_total", rs.requests, NULL);
-    prom_family(b, "edgepool_dns_queries_total", "counter", "DNS lookups sent to the servers");
-    prom_u64(b, "edgepool_dns_queries_total", rs.queries, NULL);
+    prom_family_u64(b, "edgepool_dns_lookups_total", "counter",
+                    "DNS lookups asked for ((type, name) pairs), however answered", rs.requests);
+    prom_family_u64(b, "edgepool_dns_queries_total", "counter", "DNS lookups sent to the servers",
+                    rs.queries);
     prom_family(b, "edgepool_dns_cache_hits_total", "counter",
                 "DNS lookups answered from the cache, by answer (positive, negative)");
     prom_u64(b, "edgepool_dns_cache_hits_total", rs.cache_hits, "answer", "positive", NULL);
     prom_u64(b, "edgepool_dns_cache_hits_total", rs.negative_hits, "answer", "negative", NULL);
-    prom_family(b, "edgepool_dns_coalesced_total", "counter",
-                "DNS lookups that joined an identical one in flight");
-    prom_u64(b, "edgepool_dns_coalesced_total", rs.coalesced, NULL);
-    prom_family(b, "edgepool_dns_failures_total", "counter",
-                "DNS lookups sent that ended SERVFAIL, timeout or error");
-    prom_u64(b, "edgepool_dns_failures_total", rs.failures, NULL);
+    prom_family_u64(b, "edgepool_dns_coalesced_total", "counter",
+                    "DNS lookups that joined an identical one in flight", rs.coalesced);
+    prom_family_u64(b, "edgepool_dns_failures_total", "counter",
+                    "DNS lookups sent that ended SERVFAIL, timeout or error", rs.failures);
 }
 
 static void write_redis(struct node *n, struct evbuffer *b)
 {
-    prom_family(b, "edgepool_pool_configured", "gauge",
-                "1 when the node shares a pool's state through Redis, 0 when it is alone");
-    prom_u64(b, "edgepool_pool_configured", n->pool ? 1 : 0, NULL);
+    prom_family_u64(b, "edgepool_pool_configured", "gauge",
+                    "1 when the node shares a pool's state through Redis, 0 when it is alone",
+                    n->pool ? 1 : 0);
     if (!n->pool || !n->pool->redis)
         return;
     struct redis_stats rs;
     redis_get_stats(n->pool->redis, &rs);
     const struct pool_stats *ps = &n->pool->stats;
-    prom_family(b, "edgepool_redis_up", "gauge", "1 while the pool's Redis is connected");
-    prom_u64(b, "edgepool_redis_up", rs.up ? 1 : 0, NULL);
-    prom_family(b, "edgepool_redis_commands_total", "counter", "Commands sent to Redis");
-    prom_u64(b, "edgepool_redis_commands_total", rs.commands, NULL);
-    prom_family(b, "edgepool_redis_replies_total", "counter",
-                "Replies from Redis (round trips completed, error replies included)");
-    prom_u64(b, "edgepool_redis_replies_total", rs.replies, NULL);
-    prom_family(b, "edgepool_redis_errors_total", "counter",
-                "Redis commands that failed (error reply, Redis down, timeout)");
-    prom_u64(b, "edgepool_redis_errors_total", rs.errors, NULL);
-    prom_family(b, "edgepool_redis_reconnects_total", "counter",
-                "Connection attempts to Redis after a failure or a loss");
-    prom_u64(b, "edgepool_redis_reconnects_total", rs.reconnects, NULL);
-    prom_family(b, "edgepool_redis_failovers_total", "counter",
-                "Times the Redis master's address changed (Sentinel)");
-    prom_u64(b, "edgepool_redis_failovers_total", rs.failovers, NULL);
-    prom_family(b, "edgepool_redis_timeouts_total", "counter",
-                "Redis connections declared dead for a late reply");
-    prom_u64(b, "edgepool_redis_timeouts_total", rs.timeouts, NULL);
-    prom_family(b, "edgepool_redis_pending", "gauge", "Redis commands awaiting a reply");
-    prom_u64(b, "edgepool_redis_pending", rs.pending, NULL);
+    redis_metrics_write(b, "edgepool_redis_", &rs, true);
     prom_family(b, "edgepool_pool_writes_total", "counter",
                 "Fire-and-forget writes of the pool's state, by result (sent, failed, "
                 "dropped: Redis was down)");
@@ -208,9 +184,9 @@ static void write_throttle(struct node *n, struct evbuffer *b)
     size_t k = throttle_watchlist(n->throttle, &w), refused = 0;
     for (size_t i = 0; i < k; i++)
         refused += w[i].refused;
-    prom_family(b, "edgepool_discovered_partners_tracked", "gauge",
-                "Discovered partner domains the node's throttle tracks now");
-    prom_u64(b, "edgepool_discovered_partners_tracked", throttle_domain_count(n->throttle), NULL);
+    prom_family_u64(b, "edgepool_discovered_partners_tracked", "gauge",
+                    "Discovered partner domains the node's throttle tracks now",
+                    throttle_domain_count(n->throttle));
     prom_family(b, "edgepool_watch_list_entries", "gauge",
                 "Discovered partners on the node's watch list, by state (refused: over the "
                 "contact cap, every request refused; watched: throttled or suspicious)");
@@ -239,18 +215,17 @@ void node_metrics_write(struct node *n, struct evbuffer *b)
     prom_u64(b, "edgepool_policy_version",
              n->policy ? policy_version(n->policy->current(n->policy)) : 0, NULL);
     write_connections(n, b);
-    prom_family(b, "edgepool_sip_transactions_open", "gauge",
-                "Server transactions still open (drain waits for none)");
-    prom_u64(b, "edgepool_sip_transactions_open", proxy_open_transactions(n), NULL);
-    prom_family(b, "edgepool_sip_client_transactions", "gauge",
-                "Client transactions known (open, or lingering for late responses)");
-    prom_u64(b, "edgepool_sip_client_transactions", n->ctxns.count, NULL);
-    prom_family(b, "edgepool_sip_parse_errors_total", "counter",
-                "Malformed or unframeable SIP input (answered 400/513 or dropped)");
-    prom_u64(b, "edgepool_sip_parse_errors_total", st->parse_errors, NULL);
-    prom_family(b, "edgepool_sip_transaction_timeouts_total", "counter",
-                "Transactions that timed out (Timer B/F or C): answered 408");
-    prom_u64(b, "edgepool_sip_transaction_timeouts_total", st->timeouts, NULL);
+    prom_family_u64(b, "edgepool_sip_transactions_open", "gauge",
+                    "Server transactions still open (drain waits for none)",
+                    proxy_open_transactions(n));
+    prom_family_u64(b, "edgepool_sip_client_transactions", "gauge",
+                    "Client transactions known (open, or lingering for late responses)",
+                    n->ctxns.count);
+    prom_family_u64(b, "edgepool_sip_parse_errors_total", "counter",
+                    "Malformed or unframeable SIP input (answered 400/513 or dropped)",
+                    st->parse_errors);
+    prom_family_u64(b, "edgepool_sip_transaction_timeouts_total", "counter",
+                    "Transactions that timed out (Timer B/F or C): answered 408", st->timeouts);
     write_dns(n, b);
     write_redis(n, b);
     write_throttle(n, b);

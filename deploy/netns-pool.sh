@@ -27,7 +27,12 @@
 # partner resolves sip.contoso.test and the SRV records through it, as a real
 # partner would); the front end's /etc/netns/<ns>/hosts names the nodes'
 # shared internal Record-Route host edge-int.contoso.test. The nodes resolve
-# partner domains through the partner's NSD.
+# partner domains through the partner's NSD. The partner's Kamailio
+# (deploy/netns/kamailio-partner.cfg) caches our A records and fails over
+# across them when a node is gone; our front end (deploy/netns/
+# kamailio-fe.cfg) relays to a UA you start on its host, e.g. SIPp with
+# tests/sipp/uas_invite_fe.xml. tests/failover/node_kill_under_load.sh runs a
+# pool of its own (EP_NS=epft-nk-) to kill a node under load.
 #
 # Environment:
 #   EP_NS     namespace prefix (default epn-): pools with other prefixes coexist

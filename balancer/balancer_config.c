@@ -72,6 +72,10 @@ const struct cfg_key balancer_config_keys[] = {
       "answered 200) to each node's federation port"),
     K("health.fail_open", CFG_BOOL, health_fail_open, "true", 0, 0,
       "when no node is healthy, answer with all of them rather than with none"),
+    K("health.registry_cache", CFG_STR, health_registry_cache, NULL, 0, 0,
+      "file the registry's nodes are kept in when they change, so that a balancer starting "
+      "while Redis is away serves them (their health from its checks) rather than none; "
+      "unset: not kept (e.g. \"/var/lib/edgepool/balancer.nodes\")"),
 
     K("nodes.static", CFG_STRLIST, static_nodes, NULL, 0, 0,
       "nodes known without Redis: \"id@address[:port]\" (the node's external federation "

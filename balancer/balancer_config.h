@@ -42,6 +42,7 @@ struct balancer_config {
     int health_interval_ms, health_timeout_ms, health_rise, health_fall;
     char *health_check; /* "tcp", "tls" or "sip" (balancer_config_check_kind) */
     bool health_fail_open;
+    char *health_registry_cache; /* file of the registry's last nodes; NULL/"": none */
     /* nodes: a pool without Redis */
     struct cfg_strlist static_nodes; /* "id@host[:port]" */
     /* dns: the authoritative responder for the pool's zone */

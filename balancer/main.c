@@ -38,6 +38,7 @@ static void on_redis_state(void *arg, bool up)
 {
     struct balancer *b = arg;
     LOG_DEBUG("main", "Redis %s is %s", redis_current_addr(b->redis), up ? "up" : "down");
+    health_on_redis_state(b->health, up);
 }
 
 static int start_redis(struct balancer *b, char *err, size_t errlen)

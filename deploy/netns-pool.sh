@@ -233,7 +233,8 @@ vip = { enabled = true; listen = "$VIP"; ports = [ "5061", "5269" ]; proxy_proto
 admin = { listen = "$BAL:8081"; allow = [ "$EP_NET.0/24", "127.0.0.1" ]; };
 redis = { addr = "$RED:6379"; };
 tls = { cert = "$CERTS/contoso-edge.crt"; key = "$CERTS/contoso-edge.key"; ca = "$CERTS/ca.crt"; };
-health = { check = "sip"; interval_ms = 500; timeout_ms = 1000; rise = 2; fall = 2; };
+health = { check = "sip"; interval_ms = 500; timeout_ms = 1000; rise = 2; fall = 2;
+           registry_cache = "$s/balancer.nodes"; };
 dns = { listen = "$BAL:53"; zone = "contoso.test"; pool_fqdn = "sip.contoso.test";
         ns = [ "ns1.contoso.test@$BAL" ]; ttl = $EP_DNS_TTL; soa_minimum = $EP_DNS_TTL;
         rrl_rate = 5000; };

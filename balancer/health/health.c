@@ -1,8 +1,17 @@
 /* health.c -- the pool's nodes and whether each may take new work (see
- * health.h): the Redis registry read every interval (the nodes set, each
- * node's hash and its alive key, pipelined), drain/undrain heard at once on
- * the nodes channel, static nodes from the configuration, and active checks
- * (check.c) started every interval with HAProxy's rise/fall counting. */
+ * health.h): the Redis registry read every interval and as soon as Redis
+ * (re)connects (the nodes set, each node's hash and its alive key,
+ * pipelined), drain/undrain heard at once on the nodes channel, static nodes
+ * from the configuration, and active checks (check.c) started every interval
+ * with HAProxy's rise/fall counting.
+ *
+ * Fail static: the registry's nodes are kept in health.registry_cache
+ * (registry_cache.c) whenever they change, and a balancer that starts while
+ * Redis is away serves those, their health from its own checks. For one
+ * liveness TTL after Redis (re)connects, a node the registry does not show
+ * (yet) -- a Redis restarted empty, a replica promoted without the last
+ * writes -- is neither removed nor taken as dead: its own heartbeat puts it
+ * back within a second, and the checks still see a node that really died. */
 #include "health/health.h"
 
 #include <arpa/inet.h>
@@ -14,6 +23,7 @@
 
 #include "balancer.h"
 #include "health/check.h"
+#include "health/registry_cache.h"
 #include "log.h"
 #include "pool_keys.h"
 #include "redis.h"
@@ -39,6 +49,7 @@ struct node_priv {
     struct hc_slot inflight[HC_MAX_INFLIGHT];
     bool seen;         /* in the latest registry read */
     bool bad_external; /* logged: the registry's external is unusable */
+    bool from_cache;   /* known from health.registry_cache, not yet from the registry */
     char why[160];     /* the last failure */
 };
 
@@ -78,7 +89,17 @@ struct health {
     struct poll *poll;
     bool redis_failed_logged, full_logged;
     size_t healthy;
+    /* fail static */
+    char cache_path[1024]; /* "" : off */
+    uint64_t cache_sig;    /* of the nodes last written */
+    bool cache_err_logged; /* the last write failed (logged once) */
+    uint64_t redis_up_ms;  /* when Redis last came up (0: never) */
 };
+
+/* A registry that does not show a node within this long after Redis came up
+ * is believed only after it: the node's heartbeat (every second) rewrites
+ * its entry and liveness key well within one liveness TTL. */
+#define HEALTH_REDIS_GRACE_MS EP_ALIVE_TTL_MS
 
 static const char *node_label(const struct health_node *n, char *buf, size_t len)
 {
@@ -353,8 +374,12 @@ static bool id_ok(const char *s, size_t len)
     return true;
 }
 
+static void cache_write(struct health *h);
+
 static void apply_poll(struct health *h, struct poll *p)
 {
+    uint64_t now = balancer_now_ms(h->b);
+    bool grace = h->redis_up_ms && now - h->redis_up_ms < HEALTH_REDIS_GRACE_MS;
     for (size_t i = 0; i < h->used; i++)
         h->priv[i].seen = false;
     for (size_t k = 0; k < p->n; k++) {
@@ -388,6 +413,12 @@ static void apply_poll(struct health *h, struct poll *p)
         struct node_priv *pv = &h->priv[i];
         pv->seen = true;
         pv->bad_external = false;
+        pv->from_cache = false;
+        if (grace && n->alive && !e->alive) {
+            LOG_DEBUG("health", "node %s: no liveness key %llu ms after Redis came up: kept alive",
+                      n->id, (unsigned long long)(now - h->redis_up_ms));
+            e->alive = true;
+        }
         bool changed = is_new, moved = !is_new && !same_address(n, &ss, port);
         if (is_new || moved)
             set_address(n, &ss, port);
@@ -415,9 +446,108 @@ static void apply_poll(struct health *h, struct poll *p)
         if (is_new || moved)
             start_check(h, i);
     }
-    for (size_t i = 0; i < h->used; i++)
-        if (h->nodes[i].id[0] && h->nodes[i].from_registry && !h->priv[i].seen)
-            remove_node(h, (int)i, "no longer in the registry");
+    for (size_t i = 0; i < h->used; i++) {
+        if (!h->nodes[i].id[0] || !h->nodes[i].from_registry || h->priv[i].seen)
+            continue;
+        if (grace) {
+            LOG_DEBUG("health", "node %s: not in the registry %llu ms after Redis came up: kept",
+                      h->nodes[i].id, (unsigned long long)(now - h->redis_up_ms));
+            continue;
+        }
+        remove_node(h, (int)i,
+                    h->priv[i].from_cache ? "in the registry cache, not in the registry"
+                                          : "no longer in the registry");
+    }
+    cache_write(h);
+}
+
+/* ---- the registry cache (fail static) ---- */
+
+static uint64_t fnv1a(uint64_t hash, const char *s)
+{
+    for (; *s; s++)
+        hash = (hash ^ (unsigned char)*s) * 1099511628211ULL;
+    return (hash ^ 0xff) * 1099511628211ULL; /* a separator, so "ab","c" != "a","bc" */
+}
+
+/* Write the registry's nodes to the cache when they differ from the last
+ * written (id, address, FQDN: liveness and health are not cached). */
+static void cache_write(struct health *h)
+{
+    if (!h->cache_path[0])
+        return;
+    struct registry_cache_entry e[HEALTH_MAX_NODES];
+    size_t n = 0;
+    uint64_t sig = 14695981039346656037ULL;
+    for (size_t i = 0; i < h->used && n < HEALTH_MAX_NODES; i++) {
+        const struct health_node *hn = &h->nodes[i];
+        if (!hn->id[0] || !hn->from_registry)
+            continue;
+        snprintf(e[n].id, sizeof(e[n].id), "%s", hn->id);
+        snprintf(e[n].external, sizeof(e[n].external),
+                 hn->ext_addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", hn->ext_host,
+                 hn->sip_port);
+        snprintf(e[n].fqdn, sizeof(e[n].fqdn), "%s", hn->fqdn);
+        sig = fnv1a(fnv1a(fnv1a(sig, e[n].id), e[n].external), e[n].fqdn);
+        n++;
+    }
+    if (sig == h->cache_sig)
+        return;
+    char err[1200];
+    if (registry_cache_write(h->cache_path, h->pool, e, n, err, sizeof(err)) < 0) {
+        if (!h->cache_err_logged)
+            LOG_WARN("health",
+                     "registry cache: %s (a restart while Redis is away will know no "
+                     "registry node)",
+                     err);
+        h->cache_err_logged = true;
+        return;
+    }
+    if (h->cache_err_logged)
+        LOG_INFO("health", "registry cache %s written again", h->cache_path);
+    h->cache_err_logged = false;
+    h->cache_sig = sig;
+    LOG_DEBUG("health", "registry cache %s: %zu nodes", h->cache_path, n);
+}
+
+/* At start, before the registry can be read: the cached nodes, alive until
+ * the registry or their checks say otherwise. */
+static void cache_load(struct health *h)
+{
+    if (!h->cache_path[0] || !h->b->redis)
+        return;
+    static struct registry_cache_entry e[HEALTH_MAX_NODES];
+    char err[1200];
+    int n = registry_cache_read(h->cache_path, e, HEALTH_MAX_NODES, err, sizeof(err));
+    if (n < 0) {
+        LOG_WARN("health", "registry cache not used: %s", err);
+        return;
+    }
+    int used = 0;
+    for (int k = 0; k < n; k++) {
+        struct sockaddr_storage ss;
+        char why[200];
+        if (!id_ok(e[k].id, strlen(e[k].id)) || find(h, e[k].id) >= 0 ||
+            balancer_parse_hostport(e[k].external, &ss, NULL, why, sizeof(why)) < 0)
+            continue;
+        int i = add_node(h, e[k].id, true);
+        if (i < 0)
+            break;
+        uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                       : ((struct sockaddr_in *)&ss)->sin_port);
+        set_address(&h->nodes[i], &ss, port);
+        snprintf(h->nodes[i].fqdn, sizeof(h->nodes[i].fqdn), "%s", e[k].fqdn);
+        h->nodes[i].alive = true;
+        h->priv[i].from_cache = true;
+        evaluate(h, i, true);
+        start_check(h, i);
+        used++;
+    }
+    if (used)
+        LOG_INFO("health",
+                 "%d nodes from the registry cache %s, until the registry is read (their checks "
+                 "decide meanwhile)",
+                 used, h->cache_path);
 }
 
 static void poll_unref(struct poll *p)
@@ -629,6 +759,8 @@ static int take_settings(struct health *h, char *err, size_t errlen)
     h->ssl = ssl;
     h->kind = kind;
     h->interval_ms = c->health_interval_ms;
+    snprintf(h->cache_path, sizeof(h->cache_path), "%s",
+             c->health_registry_cache ? c->health_registry_cache : "");
     h->timeout_ms = c->health_timeout_ms;
     h->rise = c->health_rise;
     h->fall = c->health_fall;
@@ -671,11 +803,20 @@ struct health *health_new(struct balancer *b, char *err, size_t errlen)
         }
     }
     apply_static(h);
+    cache_load(h);
     registry_read(h);
     LOG_INFO("health", "%s checks every %d ms (timeout %d ms, rise %d, fall %d); %s",
              b->cfg.health_check, h->interval_ms, h->timeout_ms, h->rise, h->fall,
              b->redis ? "nodes from the Redis registry and nodes.static" : "nodes.static only");
     return h;
+}
+
+void health_on_redis_state(struct health *h, bool up)
+{
+    if (!h || !up)
+        return;
+    h->redis_up_ms = balancer_now_ms(h->b);
+    registry_read(h); /* at once, not at the next tick */
 }
 
 void health_free(struct health *h)

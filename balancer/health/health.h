@@ -53,6 +53,11 @@ size_t health_nodes(struct health *h, struct health_node **out);
 struct health_node *health_node_by_id(struct health *h, const char *id);
 size_t health_healthy_count(const struct health *h);
 
+/* Redis (the client's on_state) came up or went down: on up, the registry
+ * is read at once, and for one liveness TTL a node it does not show is
+ * kept (see health.c). h may be NULL. */
+void health_on_redis_state(struct health *h, bool up);
+
 /* Called when a node becomes healthy or unhealthy (or appears / goes away:
  * gone = true, the pointer valid only during the call). Several listeners.
  * Also called (gone = false) when a node's address, alive, draining or

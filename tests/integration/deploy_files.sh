@@ -360,4 +360,14 @@ for k in $(grep -oE "\`$GROUPS_RE\.[a-z_]+(\.[a-z_]+)?" deploy/SITE.md | tr -d '
 done
 [ -z "$bad" ] || fail "deploy/SITE.md names settings --print-config does not know:$bad"
 note "deploy/SITE.md: $(grep -oE "\`$GROUPS_RE\.[a-z_]+" deploy/SITE.md | sort -u | wc -l) setting names, all known"
+# ---- README's configuration reference is what the binaries print
+{
+    "$EP_BIN/edge-node" --print-config | /usr/bin/python3 "$EP_LIB/config_reference.py" edge-node
+    echo
+    "$EP_BIN/edge-balancer" --print-config | /usr/bin/python3 "$EP_LIB/config_reference.py" edge-balancer
+} >"$WORK/reference.want"
+sed -n '/^<!-- config-reference:begin/,/^<!-- config-reference:end/p' README.md | sed '1d;$d' >"$WORK/reference.have"
+diff -u "$WORK/reference.have" "$WORK/reference.want" >"$WORK/reference.diff" ||
+    fail "README.md's configuration reference differs from --print-config (regenerate it with tests/lib/config_reference.py): $(head -c 600 "$WORK/reference.diff")"
+note "README.md's configuration reference: $(grep -c '^| `' "$WORK/reference.want") keys, as the binaries print them"
 pass

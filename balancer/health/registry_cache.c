@@ -2,6 +2,8 @@
  * registry_cache.h). */
 #include "health/registry_cache.h"
 
+#include "atomic_file.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,37 +13,14 @@ int registry_cache_write(const char *path, const char *pool, const struct regist
                          size_t n, char *err, size_t errlen)
 {
     char tmp[1100];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-        snprintf(err, errlen, "%s: path too long", path);
+    FILE *f = atomic_file_open(path, tmp, sizeof(tmp), err, errlen);
+    if (!f)
         return -1;
-    }
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        return -1;
-    }
     fprintf(f, "# edge-balancer: the nodes of pool %s as last read from its Redis registry\n",
             pool);
     for (size_t i = 0; i < n; i++)
         fprintf(f, "%s %s %s\n", e[i].id, e[i].external, e[i].fqdn[0] ? e[i].fqdn : "-");
-    int werr = ferror(f) ? errno : 0;
-    if (fflush(f) != 0 && !werr)
-        werr = errno;
-    if (!werr && fsync(fileno(f)) != 0)
-        werr = errno;
-    if (fclose(f) != 0 && !werr)
-        werr = errno;
-    if (werr) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(werr));
-        unlink(tmp);
-        return -1;
-    }
-    if (rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    return atomic_file_commit(f, tmp, path, err, errlen);
 }
 
 int registry_cache_read(const char *path, struct registry_cache_entry *out, size_t max, char *err,

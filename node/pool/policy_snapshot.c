@@ -2,6 +2,8 @@
  * Redis: atomic write, read at start (see policy_snapshot.h). */
 #include "pool/policy_snapshot.h"
 
+#include "atomic_file.h"
+
 #include <errno.h>
 #include <libconfig.h>
 #include <stdio.h>
@@ -43,15 +45,9 @@ int policy_snapshot_write(const char *path, const char *pool, const char *node, 
                           const char *text, uint64_t written_ms, char *err, size_t errlen)
 {
     char tmp[4200];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
-        snprintf(err, errlen, "%s: path too long", path);
+    FILE *f = atomic_file_open(path, tmp, sizeof(tmp), err, errlen);
+    if (!f)
         return -1;
-    }
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        return -1;
-    }
     fprintf(f,
             "# edge-node policy snapshot: the last policy this node applied from Redis\n"
             "# (ep:%s:policy). Read at start when Redis is unreachable; rewritten on\n"
@@ -61,22 +57,7 @@ int policy_snapshot_write(const char *path, const char *pool, const char *node, 
             pool, node, (unsigned long long)version, (unsigned long long)written_ms);
     write_literals(f, text);
     fputs(";\n", f);
-    int bad = ferror(f);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        bad = 1;
-    if (fclose(f) != 0)
-        bad = 1;
-    if (bad) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno ? errno : EIO));
-        unlink(tmp);
-        return -1;
-    }
-    if (rename(tmp, path) < 0) {
-        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    return atomic_file_commit(f, tmp, path, err, errlen);
 }
 
 int policy_snapshot_read(const char *path, uint64_t *version, char **text, char *err, size_t errlen)

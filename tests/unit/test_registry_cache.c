@@ -87,7 +87,7 @@ static void test_failed_write_keeps_old(void **state)
     assert_int_equal(registry_cache_write(path, "p", in, 1, err, sizeof(err)), 0);
     /* the temporary file's place taken by a directory: the write fails */
     char tmp[160];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
     assert_int_equal(mkdir(tmp, 0700), 0);
     struct registry_cache_entry other[1] = {{"node9", "127.0.1.9:5061", "n9"}};
     assert_int_equal(registry_cache_write(path, "p", other, 1, err, sizeof(err)), -1);

@@ -91,54 +91,17 @@ SIPP_TIMEOUT=45 SIPP_TRACE_MSG=0 sipp_spawn calls tests/sipp/uac_invite_bye.xml 
 # ---- the driver: H and E before the kill, E's BYEs and C during the
 # outage, H's BYEs (through another node, without ep-peer) after it
 EP_PY_TIMEOUT=70 WORK=$WORK ep_py driver <<'PY' &
-import json, re
+import json
 W = os.environ["WORK"]
 NODES = ["127.0.21.%d:5060" % i for i in (1, 2, 3)]
-sdp = ("v=0\r\no=a 1 1 IN IP4 127.0.21.11\r\ns=-\r\nc=IN IP4 127.0.21.11\r\nt=0 0\r\n"
-       "m=audio 4000 RTP/AVP 0\r\n")
-conns = [tcp(n, src="127.0.21.11") for n in NODES]
-
-def final(c, what):
-    while True:
-        m = c.recv(10)
-        if m is None:
-            fail("no final answer to %s" % what)
-        if m.status and m.status >= 200:
-            return m
-
-def call(name, k):
-    c = conns[k]
-    inv = Req("INVITE", "sip:%s@fabrikam.test" % name, c, frm="sip:alice@contoso.test", body=sdp)
-    c.send(inv)
-    m = final(c, "INVITE %s" % name)
-    if m.status != 200:
-        fail("INVITE %s through node%d answered %d" % (name, k + 1, m.status))
-    c.send(in_dialog("ACK", c, inv, m, 1))
-    return {"inv": inv, "ok": m, "node": k}
-
-def bye(d, k, strip=False):
-    c = conns[k]
-    b = in_dialog("BYE", c, d["inv"], d["ok"], 2)
-    if strip:
-        for h in b.headers:
-            if h[0] == "Route":
-                h[1] = re.sub(r";ep-peer=[^;>]*", "", h[1])
-    c.send(b)
-    m = final(c, "BYE")
-    if m.status != 200:
-        fail("BYE of %s through node%d%s answered %d" % (d["inv"].call_id, k + 1,
-             " without ep-peer" if strip else "", m.status))
+calls = Calls(NODES, "127.0.21.11")
+conns, call, bye = calls.conns, calls.call, calls.bye
 
 def wait_file(name, secs):
-    end = time.time() + secs
-    while not os.path.exists(os.path.join(W, name)):
-        if time.time() > end:
-            fail("no %s from the test" % name)
-        time.sleep(0.02)
+    sipc_wait_file(W, name, secs)
 
 def save(name, ds):
-    with open(os.path.join(W, name), "w") as f:
-        f.write("".join(d["inv"].call_id + "\n" for d in ds))
+    Calls.save(W, name, ds)
 
 H = [call("h%d" % i, i % 3) for i in range(15)]
 E = [call("e%d" % i, i % 3) for i in range(6)]
@@ -246,49 +209,15 @@ assert_eq 15 "$routed" "BYEs without ep-peer routed from the restored records"
 # every second): 9 more calls held, the kill right after their records were
 # acknowledged; whatever the file lacks, the nodes put back
 EP_PY_TIMEOUT=40 WORK=$WORK ep_py driver2 <<'PY' &
-import re
 W = os.environ["WORK"]
 NODES = ["127.0.21.%d:5060" % i for i in (1, 2, 3)]
-sdp = ("v=0\r\no=a 1 1 IN IP4 127.0.21.11\r\ns=-\r\nc=IN IP4 127.0.21.11\r\nt=0 0\r\n"
-       "m=audio 4000 RTP/AVP 0\r\n")
-conns = [tcp(n, src="127.0.21.11") for n in NODES]
-
-def final(c, what):
-    while True:
-        m = c.recv(10)
-        if m is None:
-            fail("no final answer to %s" % what)
-        if m.status and m.status >= 200:
-            return m
-
-A = []
-for i in range(9):
-    c = conns[i % 3]
-    inv = Req("INVITE", "sip:a%d@fabrikam.test" % i, c, frm="sip:alice@contoso.test", body=sdp)
-    c.send(inv)
-    m = final(c, "INVITE a%d" % i)
-    if m.status != 200:
-        fail("INVITE a%d answered %d" % (i, m.status))
-    c.send(in_dialog("ACK", c, inv, m, 1))
-    A.append((inv, m, i % 3))
-with open(os.path.join(W, "A.ids"), "w") as f:
-    f.write("".join(inv.call_id + "\n" for inv, m, k in A))
+calls = Calls(NODES, "127.0.21.11")
+A = [calls.call("a%d" % i, i % 3) for i in range(9)]
+Calls.save(W, "A.ids", A)
 print("PHASE1 done", flush=True)
-end = time.time() + 25
-while not os.path.exists(os.path.join(W, "go_a")):
-    if time.time() > end:
-        fail("no go_a from the test")
-    time.sleep(0.02)
-for inv, m, k in A:
-    c = conns[(k + 1) % 3]
-    b = in_dialog("BYE", c, inv, m, 2)
-    for h in b.headers:
-        if h[0] == "Route":
-            h[1] = re.sub(r";ep-peer=[^;>]*", "", h[1])
-    c.send(b)
-    r = final(c, "BYE")
-    if r.status != 200:
-        fail("BYE of a call through another node without ep-peer answered %d" % r.status)
+sipc_wait_file(W, "go_a", 25)
+for d in A:
+    calls.bye(d, (d["node"] + 1) % 3, strip=True)
 ok("9 BYEs routed from the records after the AOF restart")
 PY
 DRIVER2=$!

@@ -93,54 +93,16 @@ SIPP_TIMEOUT=45 SIPP_TRACE_MSG=0 sipp_spawn calls tests/sipp/uac_invite_bye.xml 
     -r 5 -m 100 -d 2000 127.0.21.42:5060
 
 EP_PY_TIMEOUT=70 WORK=$WORK ep_py driver <<'PY' &
-import re
 W = os.environ["WORK"]
 NODES = ["127.0.21.41:5060", "127.0.21.42:5060"]
-sdp = ("v=0\r\no=a 1 1 IN IP4 127.0.21.51\r\ns=-\r\nc=IN IP4 127.0.21.51\r\nt=0 0\r\n"
-       "m=audio 4000 RTP/AVP 0\r\n")
-conns = [tcp(n, src="127.0.21.51") for n in NODES]
-
-def final(c, what):
-    while True:
-        m = c.recv(10)
-        if m is None:
-            fail("no final answer to %s" % what)
-        if m.status and m.status >= 200:
-            return m
-
-def call(name, k):
-    c = conns[k]
-    inv = Req("INVITE", "sip:%s@fabrikam.test" % name, c, frm="sip:alice@contoso.test", body=sdp)
-    c.send(inv)
-    m = final(c, "INVITE %s" % name)
-    if m.status != 200:
-        fail("INVITE %s through node%d answered %d" % (name, k + 1, m.status))
-    c.send(in_dialog("ACK", c, inv, m, 1))
-    return {"inv": inv, "ok": m, "node": k}
-
-def bye(d, k, strip=False):
-    c = conns[k]
-    b = in_dialog("BYE", c, d["inv"], d["ok"], 2)
-    if strip:
-        for h in b.headers:
-            if h[0] == "Route":
-                h[1] = re.sub(r";ep-peer=[^;>]*", "", h[1])
-    c.send(b)
-    m = final(c, "BYE")
-    if m.status != 200:
-        fail("BYE of %s through node%d%s answered %d" % (d["inv"].call_id, k + 1,
-             " without ep-peer" if strip else "", m.status))
+calls = Calls(NODES, "127.0.21.51")
+conns, call, bye = calls.conns, calls.call, calls.bye
 
 def wait_file(name, secs):
-    end = time.time() + secs
-    while not os.path.exists(os.path.join(W, name)):
-        if time.time() > end:
-            fail("no %s from the test" % name)
-        time.sleep(0.01)
+    sipc_wait_file(W, name, secs)
 
 def save(name, ds):
-    with open(os.path.join(W, name), "w") as f:
-        f.write("".join(d["inv"].call_id + "\n" for d in ds))
+    Calls.save(W, name, ds)
 
 H = [call("h%d" % i, i % 2) for i in range(10)]
 save("H.ids", H)

@@ -423,3 +423,69 @@ def wait_log(path, regex, timeout=5.0, since=0):
         if time.monotonic() > deadline:
             fail("no line matching /%s/ in %s within %.1fs" % (regex, path, timeout))
         time.sleep(0.05)
+
+
+def final(c, what, timeout=10):
+    """The first final response on c (provisional ones skipped); fails when
+    none comes within timeout."""
+    while True:
+        m = c.recv(timeout)
+        if m is None:
+            fail("no final answer to %s" % what)
+        if m.status and m.status >= 200:
+            return m
+
+
+def sipc_wait_file(folder, name, secs):
+    """Wait until the shell test creates folder/name (its go-ahead)."""
+    end = time.time() + secs
+    while not os.path.exists(os.path.join(folder, name)):
+        if time.time() > end:
+            fail("no %s from the test" % name)
+        time.sleep(0.01)
+
+
+class Calls:
+    """INVITE dialogs a driver holds across a failure: one TCP connection
+    from src to each node; call() sets one up through node k (INVITE, 200,
+    ACK) from alice@contoso.test to NAME@domain; bye() ends it through any
+    node, optionally with the ep-peer stripped from its Route so that the node
+    must route it from the pool's dialog record; save() writes the call ids
+    for the shell test."""
+
+    def __init__(self, nodes, src, domain="fabrikam.test"):
+        import re
+        self._re = re
+        self.domain = domain
+        self.sdp = ("v=0\r\no=a 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n"
+                    "m=audio 4000 RTP/AVP 0\r\n" % (src, src))
+        self.conns = [tcp(n, src=src) for n in nodes]
+
+    def call(self, name, k):
+        c = self.conns[k]
+        inv = Req("INVITE", "sip:%s@%s" % (name, self.domain), c, frm="sip:alice@contoso.test",
+                  body=self.sdp)
+        c.send(inv)
+        m = final(c, "INVITE %s" % name)
+        if m.status != 200:
+            fail("INVITE %s through node%d answered %d" % (name, k + 1, m.status))
+        c.send(in_dialog("ACK", c, inv, m, 1))
+        return {"inv": inv, "ok": m, "node": k}
+
+    def bye(self, d, k, strip=False):
+        c = self.conns[k]
+        b = in_dialog("BYE", c, d["inv"], d["ok"], 2)
+        if strip:
+            for h in b.headers:
+                if h[0] == "Route":
+                    h[1] = self._re.sub(r";ep-peer=[^;>]*", "", h[1])
+        c.send(b)
+        m = final(c, "BYE")
+        if m.status != 200:
+            fail("BYE of %s through node%d%s answered %d" % (d["inv"].call_id, k + 1,
+                 " without ep-peer" if strip else "", m.status))
+
+    @staticmethod
+    def save(folder, name, ds):
+        with open(os.path.join(folder, name), "w") as f:
+            f.write("".join(d["inv"].call_id + "\n" for d in ds))

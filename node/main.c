@@ -17,6 +17,7 @@
 #include "admin/admin.h"
 #include "conn/conn.h"
 #include "conn/conn_pool.h"
+#include "conn/internal_tls.h"
 #include "daemon.h"
 #include "federation/policy.h"
 #include "federation/throttle.h"
@@ -117,6 +118,17 @@ static int check_values(const struct node_config *cfg, const char *path, char *e
         key = "internal.listen";
     } else if (parse_listen(cfg->external_listen, &a, why, sizeof(why)) < 0) {
         key = "external.listen";
+    } else if (cfg->internal_tls_listen &&
+               parse_listen(cfg->internal_tls_listen, &a, why, sizeof(why)) < 0) {
+        key = "internal.tls_listen";
+    } else if (cfg->internal_tls_listen &&
+               (strcmp(cfg->internal_tls_listen, cfg->internal_listen) == 0 ||
+                strcmp(cfg->internal_tls_listen, cfg->external_listen) == 0)) {
+        key = "internal.tls_listen";
+        snprintf(why, sizeof(why), "\"%s\" is already the %s listener's address",
+                 cfg->internal_tls_listen,
+                 strcmp(cfg->internal_tls_listen, cfg->internal_listen) == 0 ? "internal TCP"
+                                                                             : "federation");
     } else if (parse_next_hops(&cfg->next_hops, &hops, &nh, why, sizeof(why)) < 0) {
         key = "internal.next_hops";
         keyed = strncmp(why, key, strlen(key)) == 0;
@@ -161,12 +173,24 @@ static int make_tls(struct node *n, char *err, size_t errlen)
         SSL_CTX_free(srv);
         return -1;
     }
-    if (n->tls_server)
-        SSL_CTX_free(n->tls_server); /* live connections keep their reference */
-    if (n->tls_client)
-        SSL_CTX_free(n->tls_client);
+    /* the internal side's (conn/internal_tls.h): only what is used */
+    bool tls_hop = false;
+    for (int i = 0; i < n->n_next_hops; i++)
+        tls_hop = tls_hop || n->next_hops[i].tls;
+    SSL_CTX *int_srv, *int_cli;
+    if (internal_tls_contexts_new(&n->cfg, tls_hop, &int_srv, &int_cli, err, errlen) < 0) {
+        SSL_CTX_free(srv);
+        SSL_CTX_free(cli);
+        return -1;
+    }
+    SSL_CTX_free(n->tls_server); /* live connections keep their reference */
+    SSL_CTX_free(n->tls_client);
+    SSL_CTX_free(n->tls_int_server);
+    SSL_CTX_free(n->tls_int_client);
     n->tls_server = srv;
     n->tls_client = cli;
+    n->tls_int_server = int_srv;
+    n->tls_int_client = int_cli;
     return 0;
 }
 
@@ -188,6 +212,9 @@ static int apply_config(struct node *n, char *err, size_t errlen)
     tv_c = (struct timeval){n->cfg.timer_c_s, 0};
     n->tv_txn = event_base_init_common_timeout(n->base, &tv_txn);
     n->tv_timer_c = event_base_init_common_timeout(n->base, &tv_c);
+    /* toward the inside over TLS: the operator's name (the internal certificate
+     * carries it), else the TLS listener's address */
+    n->int_tls_rr_host = n->cfg.internal_rr_host ? n->cfg.internal_rr_host : n->int_tls_addr.host;
     if (!n->cfg.internal_rr_host)
         n->cfg.internal_rr_host = strdup(n->int_addr.host);
     if (!n->cfg.external_rr_host)
@@ -227,15 +254,19 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
         return;
     }
     check->free(check);
+    const char *tls_was = n->cfg.internal_tls_listen ? n->cfg.internal_tls_listen : "";
     if (strcmp(fresh.internal_listen, n->cfg.internal_listen) != 0 ||
-        strcmp(fresh.external_listen, n->cfg.external_listen) != 0)
+        strcmp(fresh.external_listen, n->cfg.external_listen) != 0 ||
+        strcmp(fresh.internal_tls_listen ? fresh.internal_tls_listen : "", tls_was) != 0)
         LOG_WARN("main", "listen addresses changed: they take effect at the next restart");
     struct node_config old = n->cfg;
     n->cfg = fresh;
     free(n->cfg.internal_listen);
     free(n->cfg.external_listen);
+    free(n->cfg.internal_tls_listen);
     n->cfg.internal_listen = strdup(old.internal_listen);
     n->cfg.external_listen = strdup(old.external_listen);
+    n->cfg.internal_tls_listen = old.internal_tls_listen ? strdup(old.internal_tls_listen) : NULL;
     if (apply_config(n, err, sizeof(err)) < 0 || make_tls(n, err, sizeof(err)) < 0) {
         LOG_ERROR("main", "reload failed, keeping the running configuration: %s", err);
         node_config_free(&n->cfg);
@@ -328,7 +359,9 @@ static int node_init(struct node *n, char *err, size_t errlen)
         return -1;
     }
     if (parse_listen(n->cfg.internal_listen, &n->int_addr, err, errlen) < 0 ||
-        parse_listen(n->cfg.external_listen, &n->ext_addr, err, errlen) < 0)
+        parse_listen(n->cfg.external_listen, &n->ext_addr, err, errlen) < 0 ||
+        (n->cfg.internal_tls_listen &&
+         parse_listen(n->cfg.internal_tls_listen, &n->int_tls_addr, err, errlen) < 0))
         return -1;
     if (apply_config(n, err, errlen) < 0)
         return -1;
@@ -404,6 +437,8 @@ static void node_destroy(struct node *n)
         SSL_CTX_free(n->tls_server);
     if (n->tls_client)
         SSL_CTX_free(n->tls_client);
+    SSL_CTX_free(n->tls_int_server);
+    SSL_CTX_free(n->tls_int_client);
     struct event *evs[] = {n->ev_drain, n->ev_housekeeping};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i])

@@ -53,8 +53,10 @@ struct node {
     struct node_config cfg;
     struct sip_limits limits;
 
-    SSL_CTX *tls_server; /* external listener: mutual TLS */
-    SSL_CTX *tls_client; /* outbound TLS to partners and TLS next hops */
+    SSL_CTX *tls_server;     /* external listener: mutual TLS */
+    SSL_CTX *tls_client;     /* outbound TLS to partners */
+    SSL_CTX *tls_int_server; /* internal TLS listener: mutual TLS, internal CA; NULL: no listener */
+    SSL_CTX *tls_int_client; /* outbound TLS to internal next hops; NULL: none is TLS */
     struct resolver *resolver;
     struct policy_store *policy;
     struct throttle *throttle;
@@ -64,6 +66,10 @@ struct node {
 
     struct listen_addr int_addr, ext_addr;
     struct evconnlistener *int_listener, *ext_listener;
+    struct listen_addr int_tls_addr; /* internal.tls_listen; port 0: none */
+    struct evconnlistener *int_tls_listener;
+    const char *int_tls_rr_host; /* Record-Route host toward the inside over TLS (into cfg or
+                                    int_tls_addr): internal.record_route_host, else its address */
     struct next_hop *next_hops;
     int n_next_hops;
 

@@ -9,6 +9,7 @@
 
 #include "admin_endpoint.h"
 #include "log.h"
+#include "tls.h"
 
 #define K(path, type, field, def, min, max, doc)                                                   \
     {path, type, offsetof(struct node_config, field), def, min, max, doc}
@@ -26,7 +27,29 @@ const struct cfg_key node_config_keys[] = {
     K("internal.record_route_host", CFG_STR, internal_rr_host, NULL, 0, 0,
       "host in the Record-Route facing the internal side (default: the listen address)"),
     K("internal.next_hops", CFG_STRLIST, next_hops, "127.0.0.1:5070", 0, 0,
-      "internal next hops (front-end pool), tried in order: \"host:port;transport=tcp|tls\""),
+      "internal next hops (front-end pool), tried in order: \"host:port;transport=tcp|tls\"; a TLS "
+      "next hop must carry that host name in its certificate, chaining to internal.tls_ca"),
+    K("internal.tls_listen", CFG_STR, internal_tls_listen, NULL, 0, 0,
+      "address:port of the internal SIP over mutual TLS listener (the front-end pool's MTLS, "
+      "Lync's internal 5061); requests from it are handled as the TCP listener's. Via and "
+      "Record-Route toward the inside name it (transport=tls) whenever that leg is TLS. Unset: "
+      "no internal TLS listener"),
+    K("internal.tls_cert", CFG_STR, internal_tls_cert, NULL, 0, 0,
+      "PEM certificate chain presented on the internal side (TLS listener and TLS next hops); "
+      "unset: tls.cert"),
+    K("internal.tls_key", CFG_STR, internal_tls_key, NULL, 0, 0,
+      "PEM private key of internal.tls_cert; unset: tls.key when internal.tls_cert is unset too, "
+      "else the key is in internal.tls_cert's file"),
+    K("internal.tls_ca", CFG_STR, internal_tls_ca, NULL, 0, 0,
+      "CA bundle that front-end (and TLS next hop) certificates must chain to, usually the "
+      "internal CA; unset: tls.ca"),
+    K("internal.tls_crl", CFG_STR, internal_tls_crl, NULL, 0, 0,
+      "PEM CRLs checked for internal peers; unset: tls.crl when internal.tls_ca is unset too, "
+      "else none"),
+    K("internal.tls_peers", CFG_STRLIST, internal_tls_peers, NULL, 0, 0,
+      "names (subjectAltName dNSName, no wildcards) of which a front end's certificate must "
+      "carry one on the internal TLS listener; others are refused at the handshake. Empty: any "
+      "certificate chaining to internal.tls_ca"),
     K("external.listen", CFG_STR, external_listen, "127.0.0.1:5061", 0, 0,
       "address:port of the federation listener (SIP over mutual TLS)"),
     K("external.record_route_host", CFG_STR, external_rr_host, NULL, 0, 0,
@@ -141,6 +164,18 @@ int node_config_load(struct node_config *c, const char *path, char *err, size_t 
     }
     for (int i = 0; rc == 0 && i < c->proxy_protocol_from.n; i++)
         rc = canonical_ip(&c->proxy_protocol_from.v[i], path, err, errlen);
+    for (int i = 0; rc == 0 && i < c->internal_tls_peers.n; i++) {
+        const char *p = c->internal_tls_peers.v[i];
+        if (!tls_name_valid((struct slice){p, strlen(p)})) {
+            snprintf(err, errlen, "%s: internal.tls_peers: \"%s\" is not a DNS name", path, p);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && c->internal_tls_peers.n && !c->internal_tls_listen) {
+        snprintf(err, errlen, "%s: internal.tls_peers: set, but there is no internal.tls_listen",
+                 path);
+        rc = -1;
+    }
     const char *rkey;
     char why[200];
     if (rc == 0 && redis_config_check(&c->redis, &rkey, why, sizeof(why)) < 0) {
@@ -150,6 +185,16 @@ int node_config_load(struct node_config *c, const char *path, char *err, size_t 
     if (rc == 0)
         rc = check_admin(c, path, err, errlen);
     return rc;
+}
+
+void node_config_internal_tls(const struct node_config *c, struct internal_tls_files *f)
+{
+    f->own =
+        c->internal_tls_cert || c->internal_tls_key || c->internal_tls_ca || c->internal_tls_crl;
+    f->cert = c->internal_tls_cert ? c->internal_tls_cert : c->tls_cert;
+    f->key = c->internal_tls_key ? c->internal_tls_key : c->internal_tls_cert ? NULL : c->tls_key;
+    f->ca = c->internal_tls_ca ? c->internal_tls_ca : c->tls_ca;
+    f->crl = c->internal_tls_crl ? c->internal_tls_crl : c->internal_tls_ca ? NULL : c->tls_crl;
 }
 
 void node_config_free(struct node_config *c) { cfg_table_free(node_config_keys, c); }

@@ -24,6 +24,13 @@ struct node_config {
     char *internal_listen;      /* "127.0.0.1:5060", TCP */
     char *internal_rr_host;     /* Record-Route host facing inside; default: listen address */
     struct cfg_strlist next_hops; /* "host:port[;transport=tcp|tls]", tried in order */
+    char *internal_tls_listen; /* "10.0.0.21:5061": SIP over mutual TLS from the front ends; NULL:
+                                  off */
+    /* the internal side's own certificate and CA (front ends, TLS next hops);
+     * unset: the tls group's (node_config_internal_tls says which applies) */
+    char *internal_tls_cert, *internal_tls_key, *internal_tls_ca, *internal_tls_crl;
+    struct cfg_strlist
+        internal_tls_peers; /* names a front end's certificate may carry; empty: any */
     /* external side (federation) */
     char *external_listen;      /* "127.0.0.1:5061", TLS */
     char *external_rr_host;     /* Record-Route host facing partners; default: pool_fqdn */
@@ -63,6 +70,19 @@ extern const struct cfg_key node_config_keys[];
  * "FILE:LINE: key: what" in err. The caller frees with node_config_free. */
 int node_config_load(struct node_config *c, const char *path, char *err, size_t errlen);
 void node_config_free(struct node_config *c);
+/* The files the internal side's TLS uses, the internal.tls_* keys with the tls
+ * group's as defaults, taken as pairs: a certificate set without a key has
+ * its key in the same file (the tls key is not borrowed for another
+ * certificate), and a CA set without a CRL has no CRL (the tls CRLs are for
+ * the partners' CAs: with them, every front end would be refused for want of
+ * its CA's CRL). Pointers into c; NULL where nothing applies. own: whether any
+ * internal.tls_* file is set (else the internal side is the tls group's). */
+struct internal_tls_files {
+    const char *cert, *key, *ca, *crl;
+    bool own;
+};
+void node_config_internal_tls(const struct node_config *c, struct internal_tls_files *f);
+
 /* Whether the node belongs to a pool sharing state through Redis. */
 bool node_config_has_redis(const struct node_config *c);
 

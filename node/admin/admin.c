@@ -38,7 +38,10 @@ static const char *state_name(const struct node *n)
     return n->draining ? "stopping" : n->drained ? "drained" : "active";
 }
 
-static bool listeners_up(const struct node *n) { return n->int_listener && n->ext_listener; }
+static bool listeners_up(const struct node *n)
+{
+    return n->int_listener && n->ext_listener && (n->int_tls_addr.port == 0 || n->int_tls_listener);
+}
 
 /* ---- /metrics ------------------------------------------------------------ */
 
@@ -250,6 +253,8 @@ static int page_status(struct admin_req *r, void *arg)
     json_obj(&w, "listeners");
     snprintf(addr, sizeof(addr), "%s:%u", n->int_addr.host, n->int_addr.port);
     json_str(&w, "internal", addr);
+    snprintf(addr, sizeof(addr), "%s:%u", n->int_tls_addr.host, n->int_tls_addr.port);
+    json_str(&w, "internal_tls", n->int_tls_addr.port ? addr : NULL); /* null: none */
     snprintf(addr, sizeof(addr), "%s:%u", n->ext_addr.host, n->ext_addr.port);
     json_str(&w, "external", addr);
     json_str(&w, "admin", a->ep.http ? admin_http_addr(a->ep.http) : NULL);

@@ -204,7 +204,8 @@ void node_metrics_write(struct node *n, struct evbuffer *b)
     prom_family(b, "edgepool_node_serving", "gauge",
                 "1 while the node takes new work (listeners up, not draining nor drained): "
                 "what /health says");
-    bool listening = n->int_listener && n->ext_listener;
+    bool listening =
+        n->int_listener && n->ext_listener && (n->int_tls_addr.port == 0 || n->int_tls_listener);
     prom_u64(b, "edgepool_node_serving", listening && !n->draining && !n->drained, NULL);
     prom_family(b, "edgepool_node_drain", "gauge",
                 "1 in the node's drain state: drained (the operator's drain, keeps running) "

@@ -305,6 +305,10 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
             /* plaintext (SIP over TCP, HTTP) at the TLS port is not a certificate problem */
             if (strstr(ebuf, "wrong version number") || strstr(ebuf, "http request"))
                 reason = "not TLS: the client spoke plaintext to the TLS port";
+            /* internal.tls_peers is checked as a host name (internal_tls.h) */
+            else if (c->side == SIDE_INTERNAL && !c->outbound && reason &&
+                     strcmp(reason, "hostname mismatch") == 0)
+                reason = "certificate names none of internal.tls_peers (hostname mismatch)";
             n->stats.tls_failures++;
             metrics_tls_failure(n->metrics, c->side, c->outbound,
                                 reason && *reason ? reason : (e ? ebuf : "peer closed"));
@@ -367,6 +371,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 {
     struct node *n = evconnlistener_get_base(l) ? arg : arg;
     bool external = l == n->ext_listener;
+    bool int_tls = l == n->int_tls_listener; /* the front ends' mutual TLS */
     enum conn_side side = external ? SIDE_EXTERNAL : SIDE_INTERNAL;
     char ip[48], full[64];
     addr_to_str(sa, ip, sizeof(ip), full, sizeof(full));
@@ -387,7 +392,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    struct conn *c = conn_new(n, side, external, false, sa);
+    struct conn *c = conn_new(n, side, external || int_tls, false, sa);
     if (!c) {
         evutil_closesocket(fd);
         return;
@@ -400,6 +405,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
             evutil_closesocket(fd);
             conn_close(c, "out of memory");
         }
+        return;
+    }
+    if (int_tls) { /* no PROXY header inside: the handshake starts at once */
+        conn_start_tls(c, fd);
         return;
     }
     c->bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -416,7 +425,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 void conn_start_tls(struct conn *c, evutil_socket_t fd)
 {
     struct node *n = c->node;
-    SSL *ssl = SSL_new(n->tls_server);
+    SSL *ssl = SSL_new(c->side == SIDE_INTERNAL ? n->tls_int_server : n->tls_server);
     c->bev = ssl ? bufferevent_openssl_socket_new(n->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                   BEV_OPT_CLOSE_ON_FREE)
                  : NULL;
@@ -427,7 +436,7 @@ void conn_start_tls(struct conn *c, evutil_socket_t fd)
     }
     bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     conn_setup_bev(c);
-    LOG_DEBUG("conn", "external connection from %s accepted", c->peer_str);
+    LOG_DEBUG("conn", "%s TLS connection from %s accepted", side_name(c->side), c->peer_str);
 }
 
 int conn_set_peer(struct conn *c, const struct sockaddr *sa)
@@ -480,7 +489,12 @@ int conn_listeners_start(struct node *n)
     if (!n->int_listener)
         return -1;
     n->ext_listener = listen_on(n, &n->ext_addr, "federation SIP over TLS");
-    return n->ext_listener ? 0 : -1;
+    if (!n->ext_listener)
+        return -1;
+    if (n->int_tls_addr.port == 0)
+        return 0;
+    n->int_tls_listener = listen_on(n, &n->int_tls_addr, "internal SIP over mutual TLS");
+    return n->int_tls_listener ? 0 : -1;
 }
 
 void conn_listeners_stop(struct node *n)
@@ -489,13 +503,18 @@ void conn_listeners_stop(struct node *n)
         evconnlistener_free(n->int_listener);
     if (n->ext_listener)
         evconnlistener_free(n->ext_listener);
-    n->int_listener = n->ext_listener = NULL;
+    if (n->int_tls_listener)
+        evconnlistener_free(n->int_tls_listener);
+    n->int_listener = n->ext_listener = n->int_tls_listener = NULL;
 }
 
 struct conn *conn_connect(struct node *n, enum conn_side side, const struct sockaddr *sa,
                           socklen_t salen, bool tls, const char *target)
 {
-    const struct listen_addr *src = side == SIDE_INTERNAL ? &n->int_addr : &n->ext_addr;
+    /* over TLS inside, from the TLS listener's address: the one our Via names */
+    const struct listen_addr *src = side == SIDE_EXTERNAL              ? &n->ext_addr
+                                    : tls && n->int_tls_addr.port != 0 ? &n->int_tls_addr
+                                                                       : &n->int_addr;
     evutil_socket_t fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return NULL;
@@ -519,7 +538,8 @@ struct conn *conn_connect(struct node *n, enum conn_side side, const struct sock
     if (target)
         c->target = strdup(target);
     if (tls) {
-        SSL *ssl = SSL_new(n->tls_client);
+        SSL *ssl =
+            SSL_new(side == SIDE_INTERNAL && n->tls_int_client ? n->tls_int_client : n->tls_client);
         if (ssl && target) {
             SSL_set_tlsext_host_name(ssl, target);
             /* the handshake fails unless the certificate names target (RFC 5922) */

@@ -1,7 +1,8 @@
 /* conn.h -- SIP connections over TCP and TLS, inbound and outbound.
  *
  * A conn wraps one bufferevent (plain or OpenSSL). Inbound conns come from the
- * two listeners (internal TCP, external mutual TLS); outbound ones are opened
+ * listeners (internal TCP, internal mutual TLS when internal.tls_listen is set,
+ * external mutual TLS); outbound ones are opened
  * by conn pools (conn_pool.h). The conn frames the byte stream into SIP
  * messages (Content-Length), answers CRLF keepalives, enforces the size and
  * per-source limits, and hands each complete message to the proxy while the
@@ -39,7 +40,7 @@ struct conn {
     char peer_str[64];  /* "ip:port" for logs */
     char peer_ip[48];
 
-    /* TLS identity of the peer after the handshake (external side) */
+    /* TLS identity of the peer after the handshake */
     char *names[CONN_MAX_NAMES]; /* subjectAltName dNSNames (or CN), owned */
     int n_names;
     char cert_info[256];         /* issuer / serial / subject, for the watch list */
@@ -56,7 +57,8 @@ struct conn {
     struct conn_preread *pre;
 };
 
-/* Open the two listeners of n. Returns 0 or -1 (logged). */
+/* Open the listeners of n (the internal TLS one when n->int_tls_addr has a
+ * port). Returns 0 or -1 (logged). */
 int conn_listeners_start(struct node *n);
 /* Stop accepting (drain). */
 void conn_listeners_stop(struct node *n);
@@ -95,8 +97,9 @@ int conn_domain_lookup(const struct conn *c, struct slice domain, uint64_t versi
 void conn_domains_each(const struct conn *c, uint64_t version,
                        void (*fn)(void *arg, const char *domain), void *arg);
 
-/* Inbound external conn c, its first bytes looked at (conn/proxy_proto.h):
- * wrap fd in TLS and start the handshake (c is closed on failure). */
+/* Inbound TLS conn c (external: its first bytes looked at, conn/proxy_proto.h;
+ * internal: just accepted): wrap fd in TLS with its side's server context and
+ * start the handshake (c is closed on failure). */
 void conn_start_tls(struct conn *c, evutil_socket_t fd);
 /* The partner's real address from a PROXY header becomes c's peer (logs,
  * per-source limit, policy). Returns 0, or -1 when that source is over its

@@ -22,6 +22,7 @@
 #include "node.h"
 #include "pool/dialogs.h"
 #include "sip/build.h"
+#include "sip/leg.h"
 #include "sip/txn.h"
 #include "xmpp/gateway.h"
 
@@ -106,10 +107,11 @@ static void txn_reply(struct txn *t, int status, const char *reason)
 
 static bool host_is_us(const struct node *n, struct slice host)
 {
-    const char *names[] = {n->cfg.pool_fqdn,       n->cfg.node_fqdn, n->cfg.internal_rr_host,
-                           n->cfg.external_rr_host, n->int_addr.host, n->ext_addr.host};
+    const char *names[] = {n->cfg.pool_fqdn,        n->cfg.node_fqdn,  n->cfg.internal_rr_host,
+                           n->cfg.external_rr_host, n->int_addr.host,  n->ext_addr.host,
+                           n->int_tls_addr.host,    n->int_tls_rr_host};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (names[i] && slice_eq_cstr_ci(host, names[i]))
+        if (names[i] && names[i][0] && slice_eq_cstr_ci(host, names[i]))
             return true;
     return false;
 }
@@ -199,11 +201,15 @@ static int record_route_lines(const struct txn *t, const struct txn_target *tg, 
 {
     const struct node *n = t->node;
     const char *peer = t->in_side == SIDE_EXTERNAL ? t->peer : tg->host;
+    /* the inside entry names the transport of the internal leg: the one the
+     * request goes in over, or came from the inside over */
+    struct sip_leg leg;
+    sip_internal_leg(n, tg->side == SIDE_INTERNAL ? tg->tls : t->in_tls, &leg);
     char ext[400], in[400];
     snprintf(ext, sizeof(ext), "Record-Route: <sip:%s:%u;transport=tls;lr;ep-peer=%s>\r\n",
              n->cfg.external_rr_host, n->ext_addr.port, peer);
-    snprintf(in, sizeof(in), "Record-Route: <sip:%s:%u;transport=tcp;lr;ep-peer=%s>\r\n",
-             n->cfg.internal_rr_host, n->int_addr.port, peer);
+    snprintf(in, sizeof(in), "Record-Route: <sip:%s:%u;transport=%s;lr;ep-peer=%s>\r\n",
+             leg.rr_host, leg.port, leg.rr_transport, peer);
     /* the entry facing the side the request goes to comes first */
     return snprintf(out, cap, "%s%s", tg->side == SIDE_EXTERNAL ? ext : in,
                     tg->side == SIDE_EXTERNAL ? in : ext);
@@ -238,10 +244,13 @@ static void send_current(struct txn *t, const struct sip_msg *m)
         txn_reply(t, 500, "Internal Server Error");
         return;
     }
-    const struct listen_addr *la = tg->side == SIDE_INTERNAL ? &n->int_addr : &n->ext_addr;
+    struct sip_leg leg = {"TLS", n->ext_addr.host, "tls", n->cfg.external_rr_host,
+                          n->ext_addr.port};
+    if (tg->side == SIDE_INTERNAL)
+        sip_internal_leg(n, tg->tls, &leg);
     char via[256], rr[900];
-    snprintf(via, sizeof(via), "Via: SIP/2.0/%s %s:%u;branch=%s%s\r\n", tg->tls ? "TLS" : "TCP",
-             la->host, la->port, t->branch, tg->tls ? ";alias" : "");
+    snprintf(via, sizeof(via), "Via: SIP/2.0/%s %s:%u;branch=%s%s\r\n", leg.via_proto, leg.via_host,
+             leg.port, t->branch, tg->tls ? ";alias" : "");
     char peer[264];
     struct sip_fwd_edits e = {
         .via = via,
@@ -441,9 +450,10 @@ static void handle_ack(struct node *n, struct conn *c, const struct sip_msg *m)
     route_and_send(n, c, t, m);
 }
 
-/* RFC 5923: a partner whose Via carries "alias" lets us send our requests
- * for it over this connection; it serves every name of its (verified)
- * certificate, on the port of its Via. */
+/* RFC 5923: a partner (or a front end, on the internal TLS listener) whose
+ * Via carries "alias" lets us send our requests for it over this connection;
+ * it serves every name of its (verified) certificate, on the port of its
+ * Via, in the pool of its side (an internal next hop named so reuses it). */
 static void offer_alias(struct node *n, struct conn *c, const struct sip_msg *m)
 {
     struct slice v;
@@ -473,8 +483,8 @@ static void handle_request(struct node *n, struct conn *c, const struct sip_msg 
     }
     struct txn *t = txn_find_server(n, m, m->method_id);
     if (t)
-        return; /* a retransmission: the response will come */
-    if (c->side == SIDE_EXTERNAL && !c->pool && !c->outbound)
+        return;                             /* a retransmission: the response will come */
+    if (c->tls && !c->pool && !c->outbound) /* a partner, or a front end over internal TLS */
         offer_alias(n, c, m);
     char peer[264];
     unsigned ours = our_routes(n, m, peer, sizeof(peer));

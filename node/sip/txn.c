@@ -44,6 +44,7 @@ struct txn *txn_new(struct node *n, struct conn *c, const struct sip_msg *m, boo
     t->stateless = stateless;
     t->in_conn = c->id;
     t->in_side = c->side;
+    t->in_tls = c->tls;
     t->in_dialog = m->to_tag.len > 0;
     t->req = malloc(m->raw.len + 1);
     t->timer = evtimer_new(n->base, timer_cb, t);

@@ -50,6 +50,7 @@ struct txn {
 
     uint64_t in_conn;      /* where the request came from: responses go there */
     enum conn_side in_side;
+    bool in_tls;                     /* ... over TLS (the internal leg's transport, sip/leg.h) */
     uint64_t out_conn;     /* where we forwarded it */
     struct txn *out_next, *out_prev; /* on the out conn's pending list */
 

@@ -108,12 +108,12 @@ die() {
     if [ -n "$UNDO_ON_DIE" ]; then # a failed start leaves nothing running, logs kept
         UNDO_ON_DIE=""
         echo "local-run: stopping what this start started (logs kept in $(rel "$RUN"))" >&2
-        stop_all quiet
+        stop_all quiet "$EP_STOP_TIMEOUT"
     elif [ -n "$UNDO_NODE" ]; then # a failed add-node leaves the pool as it was
         local n=$UNDO_NODE
         UNDO_NODE=""
         echo "local-run: stopping $n (its log: $(rel "$RUN/$n.log"))" >&2
-        stop_names quiet "$n"
+        stop_names quiet "$EP_STOP_TIMEOUT" "$n"
         forget "$n"
         deregister "$n"
     fi
@@ -132,85 +132,16 @@ ms_now() { echo $((${EPOCHREALTIME/./} / 1000)); }
 
 # ---- processes ---------------------------------------------------------------
 
-# starttime PID: field 22 of /proc/PID/stat (clock ticks since boot); fails
-# when PID is gone or a zombie
-starttime() {
-    local s
-    read -r s 2>/dev/null <"/proc/$1/stat" || return 1
-    local f
-    read -ra f <<<"${s##*) }"
-    [ "${f[0]}" != Z ] || return 1
-    echo "${f[19]}"
-}
-# pid_of NAME: the recorded PID of NAME while it is still that process
-pid_of() {
-    local name pid st
-    [ -f "$PIDS" ] || return 1
-    while read -r pid st name; do
-        [ "$name" = "$1" ] && [ "$(starttime "$pid")" = "$st" ] && { echo "$pid"; return 0; }
-    done <"$PIDS"
-    return 1
-}
-alive() { pid_of "$1" >/dev/null; }
-# names recorded, in start order
-recorded() { [ -f "$PIDS" ] && awk '{ print $3 }' "$PIDS"; }
-any_alive() {
-    local n
-    for n in $(recorded); do alive "$n" && return 0; done
-    return 1
-}
+. "$ROOT/deploy/lib/pidfile.sh"
+
 # spawn NAME CMD...: CMD in the background in a session of its own (setsid
 # execs it: same PID), stdin /dev/null, output appended to $RUN/NAME.log, the
 # run folder's lock (fd 9) not inherited; its PID and start time recorded
 spawn() {
-    local name=$1 pid st
+    local name=$1
     shift
     setsid "$@" </dev/null >>"$RUN/$name.log" 2>&1 9>&- &
-    pid=$!
-    st=$(starttime "$pid") || st=0
-    echo "$pid $st $name" >>"$PIDS"
-}
-# forget NAME: drop NAME's line from the PID file
-forget() {
-    local name pid st
-    [ -f "$PIDS" ] || return 0
-    while read -r pid st name; do
-        [ "$name" = "$1" ] || echo "$pid $st $name"
-    done <"$PIDS" >"$PIDS.new" && mv -f "$PIDS.new" "$PIDS"
-}
-# stop_names QUIET NAME...: SIGTERM to each NAME's recorded process (still
-# the same one), wait up to EP_STOP_TIMEOUT s, SIGKILL what is left
-stop_names() {
-    local quiet=$1 name pid i
-    shift
-    local -A st=() who=()
-    for name in "$@"; do
-        pid=$(pid_of "$name") || continue
-        st[$pid]=$(starttime "$pid")
-        who[$pid]=$name
-        kill -TERM "$pid" 2>/dev/null
-        [ -n "$quiet" ] || say "SIGTERM to $name (PID $pid)"
-    done
-    for ((i = 0; i < EP_STOP_TIMEOUT * 10; i++)); do
-        for pid in "${!st[@]}"; do
-            [ "$(starttime "$pid")" = "${st[$pid]}" ] || unset 'st[$pid]'
-        done
-        [ ${#st[@]} = 0 ] && break
-        sleep 0.1
-    done
-    for pid in "${!st[@]}"; do
-        [ "$(starttime "$pid")" = "${st[$pid]}" ] || continue
-        say "${who[$pid]} (PID $pid) still running ${EP_STOP_TIMEOUT} s after SIGTERM: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null
-    done
-    return 0
-}
-stop_all() {
-    local names
-    mapfile -t names < <(recorded | tac)
-    [ ${#names[@]} -gt 0 ] && stop_names "${1:-}" "${names[@]}"
-    [ -f "$PIDS" ] && mv -f "$PIDS" "$PIDS.old"
-    return 0
+    record "$name" $!
 }
 
 # listening ADDR PORT [udp]: a socket bound to ADDR:PORT (or the wildcard)
@@ -546,7 +477,7 @@ remove_node() { # NAME
         sleep 0.2
     done
     pid=$(pid_of "$name")
-    stop_names "" "$name"
+    stop_names "" "$EP_STOP_TIMEOUT" "$name"
     alive "$name" && die "$name (PID $pid) did not stop"
     forget "$name"
     deregister "$name"
@@ -582,7 +513,7 @@ case $cmd in
 start) start ;;
 stop)
     if any_alive; then
-        stop_all
+        stop_all "" "$EP_STOP_TIMEOUT"
         say "stopped (logs kept in $(rel "$RUN"))"
     else
         [ -f "$PIDS" ] && mv -f "$PIDS" "$PIDS.old"

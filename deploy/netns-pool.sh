@@ -92,43 +92,15 @@ die() {
 
 # ---- processes ---------------------------------------------------------------
 
-# starttime PID: field 22 of /proc/PID/stat (clock ticks since boot), "" if gone
-starttime() {
-    local s
-    read -r s 2>/dev/null <"/proc/$1/stat" || return 1
-    s=${s##*) }
-    # shellcheck disable=SC2086 # the fields, split on purpose
-    set -- $s
-    [ "$1" != Z ] || return 1
-    echo "${20}"
-}
-# alive NAME: the PID recorded for NAME runs and is the same process
-alive() {
-    local name pid st
-    [ -f "$PIDS" ] || return 1
-    while read -r pid st name; do
-        [ "$name" = "$1" ] || continue
-        [ "$(starttime "$pid")" = "$st" ] && return 0
-    done <"$PIDS"
-    return 1
-}
-pid_of() {
-    local name pid st
-    [ -f "$PIDS" ] || return 1
-    while read -r pid st name; do
-        [ "$name" = "$1" ] && [ "$(starttime "$pid")" = "$st" ] && { echo "$pid"; return 0; }
-    done <"$PIDS"
-    return 1
-}
+. "$ROOT/deploy/lib/pidfile.sh"
+
 # spawn NAME HOST CMD...: CMD in HOST's namespace, in the background, output to
 # $EP_STATE/NAME.log; its PID (ip netns exec execs CMD: same PID) recorded.
 spawn() {
-    local name=$1 host=$2 pid st
+    local name=$1 host=$2
     shift 2
     ip netns exec "$(ns "$host")" "$@" </dev/null >>"$EP_STATE/$name.log" 2>&1 &
-    pid=$!
-    st=$(starttime "$pid") || st=0
-    echo "$pid $st $name" >>"$PIDS"
+    record "$name" $!
 }
 # listening HOST ADDR PORT: a TCP listener on ADDR:PORT in HOST's namespace
 listening() {
@@ -144,19 +116,6 @@ wait_for() {
         [ $SECONDS -ge $end ] && { tail -n 15 "$EP_STATE/$name.log" >&2; die "$name: '$*' still false after $t s"; }
         sleep 0.1
     done
-}
-tree() { # PID: it and its descendants
-    local c
-    echo "$1"
-    for c in $(pgrep -P "$1" 2>/dev/null); do tree "$c"; done
-}
-any_alive() {
-    local name pid st
-    [ -f "$PIDS" ] || return 1
-    while read -r pid st name; do
-        [ "$(starttime "$pid")" = "$st" ] && return 0
-    done <"$PIDS"
-    return 1
 }
 
 # ---- network -----------------------------------------------------------------
@@ -385,27 +344,9 @@ MSG
 }
 
 down() {
-    local quiet=${1:-} pid st name i c
-    local -A started=()
+    local quiet=${1:-}
     if [ -f "$PIDS" ]; then
-        while read -r pid st name; do
-            [ "$(starttime "$pid")" = "$st" ] || continue
-            # its children too (Kamailio's workers), for the SIGKILL below
-            for c in $(tree "$pid"); do started[$c]=$(starttime "$c"); done
-            kill -TERM "$pid" 2>/dev/null
-            [ -n "$quiet" ] || say "SIGTERM to $name (pid $pid)"
-        done <"$PIDS"
-        for i in $(seq 100); do
-            for pid in "${!started[@]}"; do
-                [ "$(starttime "$pid")" = "${started[$pid]}" ] || unset 'started[$pid]'
-            done
-            [ ${#started[@]} = 0 ] && break
-            sleep 0.1
-        done
-        if [ ${#started[@]} -gt 0 ]; then
-            say "still running 10 s after SIGTERM, SIGKILL: ${!started[*]}"
-            kill -KILL "${!started[@]}" 2>/dev/null
-        fi
+        stop_all "$quiet" 10
         mv -f "$PIDS" "$PIDS.old"
     fi
     net_down

@@ -74,4 +74,15 @@
 #define EP_KEY_XPAIR "ep:%s:xpair:%c:%s:%s"
 #define EP_KEY_XDUE "ep:%s:xdue"
 
+/* SIP<->XMPP IM sessions (node/xmpp/gateway_session.c): an internal user's
+ * INVITE with `m=message ... sip null` toward an XMPP user, the gateway being
+ * the dialog's far end. One hash per session named by its Call-ID: sip
+ * (internal user) sip_jid xmpp (bare JID) ltag (ours) rtag target (their
+ * Contact) route (their Record-Route set) cseq (our requests') created_ms
+ * node; and a string per (internal user, XMPP user) naming the latest
+ * session's Call-ID, so the XMPP user's replies go inside it. TTL
+ * GW_SESSION_IDLE_S (3600 s), renewed by every request in the session. */
+#define EP_KEY_XSESS "ep:%s:xsess:%s"
+#define EP_KEY_XSPAIR "ep:%s:xspair:%s:%s"
+
 #endif

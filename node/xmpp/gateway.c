@@ -18,7 +18,7 @@
 #include "xmpp/gateway_int.h"
 
 #define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
-#define ALLOW_GW "Allow: MESSAGE, SUBSCRIBE, NOTIFY, OPTIONS\r\n"
+#define ALLOW_GW "Allow: INVITE, ACK, BYE, CANCEL, MESSAGE, INFO, SUBSCRIBE, NOTIFY, OPTIONS\r\n"
 
 /* ---- helpers shared by the gateway's files ---- */
 
@@ -124,10 +124,11 @@ int xmpp_gateway_new(struct node *n, char *err, size_t errlen)
 {
     struct xmpp_gateway *g = calloc(1, sizeof(*g));
     if (!g || hmap_init(&g->reqs, 64, false) < 0 || hmap_init(&g->msgs, 64, false) < 0 ||
-        hmap_init(&g->subs, 64, false) < 0) {
+        hmap_init(&g->subs, 64, false) < 0 || hmap_init(&g->sess, 64, false) < 0) {
         if (g) {
             hmap_destroy(&g->reqs);
             hmap_destroy(&g->msgs);
+            hmap_destroy(&g->subs);
             free(g);
         }
         snprintf(err, errlen, "XMPP gateway: out of memory");
@@ -154,11 +155,13 @@ void xmpp_gateway_free(struct node *n)
     gw_im_free_all(g);
     gw_sip_free_all(g);
     gw_subs_free_all(g);
+    gw_sess_free_all(g);
     if (g->tick)
         event_free(g->tick);
     hmap_destroy(&g->reqs);
     hmap_destroy(&g->msgs);
     hmap_destroy(&g->subs);
+    hmap_destroy(&g->sess);
     free(g);
     n->gateway = NULL;
 }
@@ -247,7 +250,7 @@ bool xmpp_gateway_sip_request(struct node *n, struct conn *c, const struct sip_m
     }
     switch (m->method_id) {
     case SIP_M_ACK:
-        return true; /* of a non-2xx of ours: absorbed (we never answer INVITE 2xx) */
+        return true; /* of our answers to INVITE (2xx of an IM session, or a refusal): absorbed */
     case SIP_M_CANCEL:
         gw_sip_reply(n, c, m, 481, "Call/Transaction Does Not Exist", NULL, NULL);
         return true;
@@ -274,13 +277,31 @@ bool xmpp_gateway_sip_request(struct node *n, struct conn *c, const struct sip_m
     case SIP_M_NOTIFY:
         gw_presence_notify_from_sip(n, c, m);
         break;
+    case SIP_M_INVITE:
+        /* an IM session (Lync's m=message sip null); other media get 488 */
+        if (m->to_tag.len)
+            gw_sess_in_dialog(n, c, m);
+        else
+            gw_sess_invite(n, c, m);
+        break;
+    case SIP_M_BYE:
+    case SIP_M_INFO:
+        if (m->to_tag.len)
+            gw_sess_in_dialog(n, c, m);
+        else
+            gw_sip_reply(n, c, m, 481, "Call/Transaction Does Not Exist", NULL, NULL);
+        break;
     case SIP_M_OPTIONS:
+        if (m->to_tag.len) {
+            gw_sess_in_dialog(n, c, m);
+            break;
+        }
         gw_sip_reply(n, c, m, 200, "OK", NULL,
-                     ALLOW_GW "Accept: text/plain, application/pidf+xml\r\n");
+                     ALLOW_GW "Accept: text/plain, application/sdp, application/pidf+xml\r\n");
         break;
     default:
-        /* one-to-one IM and presence only, as Lync's gateway: no calls,
-         * no sessions, no groupchat */
+        /* one-to-one IM (page mode and IM sessions) and presence only, as
+         * Lync's gateway: no calls, no groupchat */
         LOG_INFO("xmpp-gw",
                  "%.*s to %.*s from %s refused 405: the XMPP gateway maps IM and "
                  "presence only",

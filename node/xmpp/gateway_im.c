@@ -35,7 +35,7 @@ static const char *error_condition(const struct xmpp_elem *root)
 }
 
 /* "user@host" of a SIP URI into out; false when it has no user. */
-static bool uri_aor(struct slice uri, char *out, size_t cap)
+bool gw_uri_aor(struct slice uri, char *out, size_t cap)
 {
     struct sip_uri u;
     if (sip_uri_parse(uri, &u) < 0 || !u.user.len || !u.host.len)
@@ -104,7 +104,7 @@ bool gw_im_on_answer(struct node *n, const char *id, int sip_status, const char 
 }
 
 /* text/plain (charset UTF-8 or US-ASCII, or none) */
-static bool is_text_plain(const struct sip_msg *m)
+bool gw_is_text_plain(const struct sip_msg *m)
 {
     char ct[200];
     if (!gw_hdr_value(m, SIP_HDR_CONTENT_TYPE, NULL, ct, sizeof(ct)))
@@ -137,7 +137,7 @@ static bool is_text_plain(const struct sip_msg *m)
 
 /* UTF-8 that XML 1.0 can carry (no C0 controls but tab, CR, LF; no
  * overlongs, surrogates or values past U+10FFFF). */
-static bool xml_text_ok(const char *s, size_t len)
+bool gw_xml_text_ok(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
     while (p < end) {
@@ -166,7 +166,7 @@ static bool xml_text_ok(const char *s, size_t len)
 }
 
 /* xmpp_escape into a fresh heap string (NULL on allocation failure). */
-static char *esc_dup(const char *s, size_t len)
+char *gw_esc_dup(const char *s, size_t len)
 {
     size_t need = xmpp_escape(NULL, 0, s, len);
     char *out = malloc(need + 1);
@@ -175,7 +175,7 @@ static char *esc_dup(const char *s, size_t len)
     return out;
 }
 
-static void answer_send_error(struct node *n, struct conn *c, const struct sip_msg *m, int rc)
+void gw_answer_send_error(struct node *n, struct conn *c, const struct sip_msg *m, int rc)
 {
     switch (rc) {
     case XMPP_SEND_OFF:
@@ -203,20 +203,20 @@ static void answer_send_error(struct node *n, struct conn *c, const struct sip_m
 void gw_im_from_sip(struct node *n, struct conn *c, const struct sip_msg *m)
 {
     struct xmpp_gateway *g = n->gateway;
-    if (m->to_tag.len) { /* page mode only: the gateway holds no IM dialogs */
-        gw_sip_reply(n, c, m, 481, "Call/Transaction Does Not Exist", NULL, NULL);
+    if (m->to_tag.len) { /* in a dialog: an IM session's (gateway_session.c) */
+        gw_sess_in_dialog(n, c, m);
         return;
     }
-    if (!is_text_plain(m)) {
+    if (!gw_is_text_plain(m)) {
         gw_sip_reply(n, c, m, 415, "Unsupported Media Type", NULL, "Accept: text/plain\r\n");
         return;
     }
-    if (!xml_text_ok(m->body.p, m->body.len)) {
+    if (!gw_xml_text_ok(m->body.p, m->body.len)) {
         gw_sip_reply(n, c, m, 400, "Bad Request (body is not UTF-8 text)", NULL, NULL);
         return;
     }
     char from_aor[GW_ADDR_MAX], from_jid[GW_ADDR_MAX], to_jid[GW_ADDR_MAX];
-    if (!uri_aor(m->from_uri, from_aor, sizeof(from_aor)) ||
+    if (!gw_uri_aor(m->from_uri, from_aor, sizeof(from_aor)) ||
         gw_uri_to_jid(m->from_uri, from_jid, sizeof(from_jid)) < 0) {
         gw_sip_reply(n, c, m, 403, "Forbidden (From is not a user of ours)", NULL, NULL);
         return;
@@ -255,7 +255,7 @@ void gw_im_from_sip(struct node *n, struct conn *c, const struct sip_msg *m)
     gw_esc(ef, sizeof(ef), from_jid);
     gw_esc(et, sizeof(et), to_jid);
     char *callid = slice_dup(m->call_id);
-    char *body = esc_dup(m->body.p, m->body.len);
+    char *body = gw_esc_dup(m->body.p, m->body.len);
     if (!callid || !body) {
         free(callid);
         free(body);
@@ -296,7 +296,7 @@ void gw_im_from_sip(struct node *n, struct conn *c, const struct sip_msg *m)
     free(xml);
     if (rc < 0) {
         msg_free(q);
-        answer_send_error(n, c, m, rc);
+        gw_answer_send_error(n, c, m, rc);
         return;
     }
     g->stats.messages_to_xmpp++;
@@ -322,11 +322,18 @@ struct im_back {
     char to[GW_ADDR_MAX];       /* our user's JID (from of what we send back) */
     char id[256];               /* the stanza's id, "" when none */
     bool receipt;               /* the sender asked for a XEP-0184 receipt */
+    bool in_sess;               /* sent inside sess's dialog (an IM session) */
+    struct gw_sess sess;
 };
 
 static void im_sent(struct node *n, void *arg, int status, const struct sip_msg *resp)
 {
     struct im_back *b = arg;
+    if (b->in_sess && (status == 481 || (status == 408 && !resp))) {
+        LOG_INFO("xmpp-gw", "IM session %s between %s and %s is gone (%d): forgotten",
+                 b->sess.call_id, b->sess.sip, b->sess.xmpp, status);
+        gw_sess_forget(n, &b->sess);
+    }
     if (status >= 200 && status < 300) {
         if (!b->receipt || !b->id[0])
             return;
@@ -376,6 +383,60 @@ static const struct xmpp_elem *pick_body(const struct xmpp_stanza *st, const cha
     if (first)
         *lang = xmpp_elem_attr(first, "xml:lang");
     return first;
+}
+
+/* A <message/> on its way inward while its IM session is looked up. */
+struct im_out {
+    struct im_back *b; /* handed to gw_sip_request (its free_arg frees it) */
+    char from_aor[GW_ADDR_MAX], to_aor[GW_ADDR_MAX], st_id[256];
+    char cid[400];   /* the page-mode Call-ID (from <thread/>) */
+    char extra[700]; /* Subject, Content-Language lines */
+    char trust[600];
+    char *body;
+    size_t body_len;
+};
+
+static void im_route(struct node *n, void *arg, struct gw_sess *s)
+{
+    struct im_out *o = arg;
+    struct xmpp_gateway *g = n->gateway;
+    if (!g || g->closing) {
+        free(o->b);
+        free(o->body);
+        free(o);
+        return;
+    }
+    struct im_back *b = o->b;
+    char hdrs[4000], ruri[GW_ADDR_MAX + 8];
+    if (s) {
+        char dh[2500];
+        b->in_sess = true;
+        b->sess = *s;
+        gw_sess_dialog_hdrs(s, "MESSAGE", dh, sizeof(dh));
+        snprintf(hdrs, sizeof(hdrs), "%s%s%s", dh, o->extra, o->trust);
+        snprintf(ruri, sizeof(ruri), "%s", s->target);
+    } else {
+        char tag[40];
+        gw_token(g, "f", tag, sizeof(tag));
+        snprintf(hdrs, sizeof(hdrs),
+                 "From: <sip:%s>;tag=%s\r\nTo: <sip:%s>\r\nCall-ID: %s\r\nCSeq: %u "
+                 "MESSAGE\r\n%s%s",
+                 o->from_aor, tag, o->to_aor, o->cid, (unsigned)(g->seq & 0xffff) + 1, o->extra,
+                 o->trust);
+        snprintf(ruri, sizeof(ruri), "sip:%s", o->to_aor);
+    }
+    if (gw_sip_request(n, "MESSAGE", ruri, hdrs, "text/plain;charset=UTF-8", o->body, o->body_len,
+                       im_sent, b, free) < 0) {
+        gw_send_error(n, "message", b->to, b->from, b->id[0] ? b->id : NULL, "service-unavailable",
+                      "the gateway cannot reach the internal side");
+        free(b);
+    } else {
+        g->stats.messages_to_sip++;
+        LOG_INFO("xmpp-gw", "<message/> %s from %s to %s sent as MESSAGE %s%s%s", o->st_id, b->from,
+                 b->to, ruri, s ? " in IM session " : "", s ? s->call_id : "");
+    }
+    free(o->body);
+    free(o);
 }
 
 void gw_im_from_xmpp(struct node *n, const struct xmpp_stanza *st)
@@ -444,36 +505,39 @@ void gw_im_from_xmpp(struct node *n, const struct xmpp_stanza *st)
     b->receipt = xmpp_elem_child(st->root, "request", NS_RECEIPTS) != NULL;
     const struct xmpp_elem *thread = xmpp_elem_child(st->root, "thread", NS_CLIENT_SERVER);
     const struct xmpp_elem *subject = xmpp_elem_child(st->root, "subject", NS_CLIENT_SERVER);
-    char cid[400], tag[40], hdrs[3000], trust[600], extra[700] = "";
+    struct im_out *o = calloc(1, sizeof(*o));
+    if (o)
+        o->body = malloc(body->text_len + 1);
+    if (!o || !o->body) {
+        if (o)
+            free(o);
+        free(b);
+        gw_send_error(n, "message", st->to, st->from, st->id, "resource-constraint", NULL);
+        return;
+    }
+    memcpy(o->body, body->text, body->text_len);
+    o->body_len = body->text_len;
+    o->b = b;
+    snprintf(o->from_aor, sizeof(o->from_aor), "%s", from_aor);
+    snprintf(o->to_aor, sizeof(o->to_aor), "%s", to_aor);
+    snprintf(o->st_id, sizeof(o->st_id), "%s", st->id ? st->id : "-");
     struct slice fdom = gw_addr_domain(slice_cstr(from_aor));
     char fdomain[300];
     slice_copy(fdom, fdomain, sizeof(fdomain));
     if (!thread || !thread->text[0] ||
-        gw_thread_to_call_id(thread->text, fdomain, cid, sizeof(cid)) < 0) {
+        gw_thread_to_call_id(thread->text, fdomain, o->cid, sizeof(o->cid)) < 0) {
         char t[64];
         gw_token(g, "c", t, sizeof(t));
-        snprintf(cid, sizeof(cid), "%s@%s", t, n->cfg.node_fqdn);
+        snprintf(o->cid, sizeof(o->cid), "%s@%s", t, n->cfg.node_fqdn);
     }
-    gw_token(g, "f", tag, sizeof(tag));
-    gw_trust_header(n, st->peer_domain, st->partner_type, trust, sizeof(trust));
+    gw_trust_header(n, st->peer_domain, st->partner_type, o->trust, sizeof(o->trust));
     int k = 0;
     if (subject && subject->text[0] && !strpbrk(subject->text, "\r\n"))
-        k += snprintf(extra + k, sizeof(extra) - (size_t)k, "Subject: %.500s\r\n", subject->text);
+        k += snprintf(o->extra + k, sizeof(o->extra) - (size_t)k, "Subject: %.500s\r\n",
+                      subject->text);
     if (lang && !strpbrk(lang, "\r\n"))
-        snprintf(extra + k, sizeof(extra) - (size_t)k, "Content-Language: %.60s\r\n", lang);
-    snprintf(hdrs, sizeof(hdrs),
-             "From: <sip:%s>;tag=%s\r\nTo: <sip:%s>\r\nCall-ID: %s\r\nCSeq: %u MESSAGE\r\n%s%s",
-             from_aor, tag, to_aor, cid, (unsigned)(g->seq & 0xffff) + 1, extra, trust);
-    char ruri[GW_ADDR_MAX + 8];
-    snprintf(ruri, sizeof(ruri), "sip:%s", to_aor);
-    if (gw_sip_request(n, "MESSAGE", ruri, hdrs, "text/plain;charset=UTF-8", body->text,
-                       body->text_len, im_sent, b, free) < 0) {
-        free(b);
-        gw_send_error(n, "message", st->to, st->from, st->id, "service-unavailable",
-                      "the gateway cannot reach the internal side");
-        return;
-    }
-    g->stats.messages_to_sip++;
-    LOG_INFO("xmpp-gw", "<message/> %s from %s to %s sent as MESSAGE %s", st->id ? st->id : "-",
-             st->from, st->to, ruri);
+        snprintf(o->extra + k, sizeof(o->extra) - (size_t)k, "Content-Language: %.60s\r\n", lang);
+    /* inside the IM session the internal user opened with this XMPP user,
+     * when there is one (Lync shows it in that conversation); else page mode */
+    gw_sess_for_reply(n, to_aor, from_aor, im_route, o);
 }

@@ -35,6 +35,7 @@ struct gw_stats {
     uint64_t messages_to_sip, messages_to_xmpp, message_errors;
     uint64_t presence_to_sip, presence_to_xmpp, subscriptions;
     uint64_t sip_requests, sip_timeouts;
+    uint64_t sessions, session_messages, session_typing;
 };
 
 struct xmpp_gateway {
@@ -42,6 +43,7 @@ struct xmpp_gateway {
     struct hmap reqs;   /* our branch -> struct gw_req (SIP client transactions) */
     struct hmap msgs;   /* stanza id -> struct gw_msg (a MESSAGE awaiting XMPP's answer) */
     struct hmap subs;   /* Call-ID -> struct gw_sub (this node's copy) */
+    struct hmap sess;   /* Call-ID -> struct gw_sess (IM sessions, this node's copy) */
     struct event *tick; /* once a second: refreshes and expiries (gateway_subs.c) */
     uint64_t seq;       /* ids, tags, branches, Call-IDs */
     char prefix[12];    /* 8 hex digits unique to this node process */
@@ -116,6 +118,15 @@ void gw_im_from_sip(struct node *n, struct conn *c, const struct sip_msg *m);
  * when it answered a MESSAGE waiting for it. */
 bool gw_im_on_answer(struct node *n, const char *id, int sip_status, const char *reason);
 void gw_im_free_all(struct xmpp_gateway *g);
+/* Shared with gateway_session.c: text/plain (UTF-8 or US-ASCII charset, or
+ * no Content-Type with no body); UTF-8 XML 1.0 can carry; an escaped heap
+ * copy (NULL on allocation failure, caller frees); the SIP answer for an
+ * xmpp_send_stanza refusal; "user@host" of a SIP URI (user lowered). */
+bool gw_is_text_plain(const struct sip_msg *m);
+bool gw_xml_text_ok(const char *s, size_t len);
+char *gw_esc_dup(const char *s, size_t len);
+void gw_answer_send_error(struct node *n, struct conn *c, const struct sip_msg *m, int rc);
+bool gw_uri_aor(struct slice uri, char *out, size_t cap);
 
 /* ---- presence subscriptions (gateway_subs.c) ----
  *
@@ -182,5 +193,51 @@ void gw_presence_subscribe_from_sip(struct node *n, struct conn *c, const struct
 void gw_presence_notify_from_sip(struct node *n, struct conn *c, const struct sip_msg *m);
 /* The tick found s due (gateway_subs.c): refresh or expire it. */
 void gw_presence_due(struct node *n, struct gw_sub *s);
+
+/* ---- IM sessions (gateway_session.c) ----
+ *
+ * An internal user's INVITE offering `m=message ... sip null` (Lync / Skype
+ * for Business) toward an XMPP user: the gateway is the dialog's far end.
+ * MESSAGEs in it become <message type='chat'/>, typing notifications
+ * XEP-0085 chat states, BYE ends it; the XMPP user's messages to that
+ * internal user go back inside the dialog while it lasts. Kept in Redis
+ * (ep:<pool>:xsess:<call-id>, ep:<pool>:xspair:<sip>:<xmpp>) so any node
+ * carries it on. */
+#define GW_SESSION_IDLE_S 3600 /* a session unused this long is forgotten */
+
+struct gw_sess {
+    char call_id[256];
+    char sip[GW_ADDR_MAX];     /* the internal user, "alice@contoso.test" */
+    char sip_jid[GW_ADDR_MAX]; /* the same as a JID (from of our stanzas) */
+    char xmpp[GW_ADDR_MAX];    /* the XMPP user, bare JID */
+    char ltag[64];             /* our tag (To in their requests) */
+    char rtag[128];            /* theirs */
+    char target[512];          /* their Contact URI */
+    char route[1024];          /* their Record-Route set, in order, as Route values; "" none */
+    uint32_t cseq;             /* our CSeq in the dialog (requests we send) */
+    uint64_t created_ms, used_ms;
+};
+
+typedef void (*gw_sess_fn)(struct node *n, void *arg, struct gw_sess *s);
+
+/* INVITE from inside toward an XMPP user (no To tag). */
+void gw_sess_invite(struct node *n, struct conn *c, const struct sip_msg *m);
+/* A request inside a dialog the gateway may hold (To tag set): MESSAGE,
+ * INFO, BYE, re-INVITE, OPTIONS... 481 when there is no such session. */
+void gw_sess_in_dialog(struct node *n, struct conn *c, const struct sip_msg *m);
+/* The session of (internal user, XMPP bare JID) with the CSeq to use for
+ * our next request in it already taken (s->cseq): cb gets it, or NULL when
+ * there is none (or the gateway is closing). s is borrowed for the call; cb
+ * may run inside this call; arg is cb's. */
+void gw_sess_for_reply(struct node *n, const char *sip, const char *xmpp, gw_sess_fn cb, void *arg);
+/* Header lines (From, To, Call-ID, CSeq, Route) of our request method in
+ * s's dialog; the Request-URI is s->target. */
+void gw_sess_dialog_hdrs(const struct gw_sess *s, const char *method, char *out, size_t cap);
+/* The session is gone at the far end (481, 408 to our request): forget it. */
+void gw_sess_forget(struct node *n, const struct gw_sess *s);
+/* Once a second (gateway_subs.c's tick): forget local copies idle past
+ * GW_SESSION_IDLE_S. */
+void gw_sess_tick(struct node *n);
+void gw_sess_free_all(struct xmpp_gateway *g);
 
 #endif

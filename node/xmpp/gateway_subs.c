@@ -530,6 +530,7 @@ static void tick(evutil_socket_t fd, short what, void *arg)
     struct node *n = arg;
     struct xmpp_gateway *g = n->gateway;
     uint64_t now = pool_wall_ms();
+    gw_sess_tick(n); /* IM sessions (gateway_session.c): idle copies forgotten */
     if (pool_usable(n)) {
         char zkey[200], a1[24], a2[24];
         snprintf(zkey, sizeof(zkey), EP_KEY_XDUE, n->pool->name);

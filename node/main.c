@@ -177,6 +177,10 @@ static int make_tls(struct node *n, char *err, size_t errlen)
     bool tls_hop = false;
     for (int i = 0; i < n->n_next_hops; i++)
         tls_hop = tls_hop || n->next_hops[i].tls;
+    if (tls_hop && !n->cfg.internal_tls_listen)
+        LOG_WARN("main", "a TLS next hop and no internal.tls_listen: our Via toward it names the "
+                         "TCP port (its responses come back over our connection) and its in-dialog "
+                         "requests come back over TCP to internal.listen");
     SSL_CTX *int_srv, *int_cli;
     if (internal_tls_contexts_new(&n->cfg, tls_hop, &int_srv, &int_cli, err, errlen) < 0) {
         SSL_CTX_free(srv);

@@ -13,7 +13,9 @@
 #   node1 127.0.27.1 (TCP 5060, federation TLS 5061, internal TLS 5065,
 #   admin 8080); front end 127.0.27.11 (its users' TCP 5060, TLS 5061), its
 #   user 127.0.27.12; partner edge 127.0.27.31, its user 127.0.27.32:5070;
-#   NSD 127.0.27.53:5300; handshake probes from 127.0.27.21-24.
+#   NSD 127.0.27.53:5300; handshake probes from 127.0.27.21-24; node2
+#   127.0.27.2 with a front end reached by RFC 5923 reuse, 127.0.27.15 (fe2),
+#   its partner 127.0.27.33 (tests/lib/sipc.py).
 . "$EP_ROOT/tests/lib/common.sh"
 . "$EP_LIB/dns.sh"
 . "$EP_LIB/node.sh"
@@ -33,8 +35,9 @@ internal_ca "$PKI"
 internal_leaf "$PKI" edge-int edge1-int.contoso.test
 internal_leaf "$PKI" fe fe.contoso.test
 internal_leaf "$PKI" fe9 fe9.contoso.test
+internal_leaf "$PKI" fe2 fe2.contoso.test
 
-zone_write "$WORK/contoso.zone" contoso.test sip.contoso.test 127.0.27.1 "fe IN A 127.0.27.11"
+zone_write "$WORK/contoso.zone" contoso.test sip.contoso.test 127.0.27.1 "fe IN A 127.0.27.11" "fe2 IN A 127.0.27.15"
 zone_write "$WORK/fabrikam.zone" fabrikam.test sip.fabrikam.test 127.0.27.31
 dns_start "$WORK/dns" 127.0.27.53 5300 "$WORK/contoso.zone" "$WORK/fabrikam.zone" || fail "NSD did not start"
 ep_at_exit dns_stop "$WORK/dns"
@@ -54,6 +57,9 @@ note "--check-config accepts the internal TLS keys, --print-config shows them"
 sed 's/"dir.contoso.test"/"dir contoso"/' "$WORK/node1.conf" >"$WORK/bad.conf"
 "$EP_BIN/edge-node" --check-config -c "$WORK/bad.conf" >"$WORK/bad.out" 2>&1 && fail "--check-config accepted a bad internal.tls_peers"
 assert_log "$WORK/bad.out" 'internal.tls_peers: "dir contoso" is not a DNS name' "--check-config names the bad peer"
+sed 's/tls_listen = "127.0.27.1:5065"/tls_listen = "127.0.27.1:5060"/' "$WORK/node1.conf" >"$WORK/bad2.conf"
+"$EP_BIN/edge-node" --check-config -c "$WORK/bad2.conf" >"$WORK/bad2.out" 2>&1 && fail "--check-config accepted internal.tls_listen = internal.listen"
+assert_log "$WORK/bad2.out" 'bad2.conf:[0-9]+: internal.tls_listen: "127.0.27.1:5060" is already the internal TCP listener.s address' "--check-config refuses a TLS listener on the TCP one's address, with its line"
 
 node_start node1
 wait_tcp 127.0.27.1 5065 || fail "no internal TLS listener"
@@ -79,8 +85,12 @@ fab = Endpoint("127.0.27.32", 5070)
 u = tcp("127.0.27.11:5060", src="127.0.27.12")
 # MESSAGE out
 r = Req("MESSAGE", "sip:bob@fabrikam.test", u, frm="sip:alice@contoso.test")
+r.hdr("X-Edgepool-Trust", "source=Forged;verified")  # only the edge asserts trust
 u.send(r)
 pc, pm = fab.request(10, "MESSAGE")
+if pm.get("X-Edgepool-Trust") is not None:
+    fail("a trust header from inside reached the partner: %s" % pm.get("X-Edgepool-Trust"))
+ok("the front end's trust header stripped, as on the TCP listener")
 fab.reply(pc, pm, 200, to_tag="fabm1")
 u.expect(200, 10, "200 to the MESSAGE back through the front end")
 ok("MESSAGE answered")
@@ -224,6 +234,43 @@ s2=$(serial 2)
 [ -n "$s2" ] || fail "no internal certificate serial after the reload: $(tail -2 "$WORK/serial2.log")"
 [ "$s1" != "$s2" ] || fail "SIGHUP did not reload the internal certificate (serial $s1 both times)"
 note "internal certificate serial $s1 before SIGHUP, $s2 after"
+# 5. RFC 5923 inside: node2's next hop fe2.contoso.test:5061 has no listener
+#    (nothing on 127.0.27.15:5061); a front end holding fe2's certificate
+#    connects to node2's internal TLS listener with ";alias" in its Via, and
+#    the partner's MESSAGE for contoso.test reaches it over that connection
+NODE_INTERNAL="tls_listen = \"127.0.27.2:5065\";
+  tls_cert = \"$PKI/edge-int.crt\"; tls_key = \"$PKI/edge-int.key\"; tls_ca = \"$PKI/ca.crt\";" \
+    node_conf node2 127.0.27.2 "fe2.contoso.test:5061;transport=tls" 127.0.27.53:5300
+node_start node2
+wait_tcp 127.0.27.2 5065 || fail "node2: no internal TLS listener"
+ep_py alias <<'PY' || fail "RFC 5923 reuse of a front end's connection: $EP_PY_MSG"
+import ssl
+P = os.environ["PKI"]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(P + "/ca.crt")
+ctx.load_cert_chain(P + "/fe2.crt", P + "/fe2.key")
+ss = ctx.wrap_socket(socket.create_connection(("127.0.27.2", 5065), timeout=5,
+                     source_address=("127.0.27.15", 0)), server_hostname="edge1-int.contoso.test")
+fe = Conn(ss, "fe2 tls")
+o = Req("OPTIONS", "sip:127.0.27.2:5065", fe, frm="sip:fe2@contoso.test")
+o.headers[0][1] = "SIP/2.0/TLS fe2.contoso.test:5061;branch=z9hG4bK" + rand() + ";alias"
+fe.send(o)
+fe.expect(200, 5, "200 to the front end's OPTIONS")
+p = tls("127.0.27.2:5061", src="127.0.27.33")
+p.send(Req("MESSAGE", "sip:carol@contoso.test", p, frm="sip:bob@fabrikam.test"))
+m = fe.expect_request("MESSAGE", 5)
+v = m.values("Via")[0]
+if not v.startswith("SIP/2.0/TLS 127.0.27.2:5065;"):
+    fail("our Via on the reused connection: %s" % v)
+lines = ["SIP/2.0 200 OK"] + ["Via: " + x for x in m.all("Via")]
+lines += ["From: " + m.get("From"), "To: " + m.get("To") + ";tag=fe2", "Call-ID: " + m.get("Call-ID"),
+          "CSeq: " + m.get("CSeq"), "Content-Length: 0"]
+fe.send("\r\n".join(lines) + "\r\n\r\n")
+p.expect(200, 5, "the front end's 200 back to the partner")
+ok("the partner's MESSAGE went over the front end's own connection (Via %s)" % v)
+PY
+assert_no_log "$WORK/node2.log" "internal connect to 127.0.27.15" "node2 never connected to fe2 itself"
+
 refused=$(grep -c "internal TLS handshake from .* failed" "$WORK/node1.log")
 tls_in=$(grep -c "internal TLS from .* established" "$WORK/node1.log")
 note "figures: $tls_in internal TLS connection(s) accepted, $refused refused at the handshake; the front end got $(grep -c 'EP-REPLY 200 .* from=tls:127.0.27.1:5065' "$WORK/fe.log") 200(s) and $(grep -c 'EP-REQ BYE .* from=tls:127.0.27.1' "$WORK/fe.log") BYE over TLS"

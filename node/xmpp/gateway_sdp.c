@@ -143,9 +143,9 @@ enum gw_sdp_verdict gw_sdp_parse(const char *sdp, size_t len, struct gw_sdp_offe
     }
     if (cur >= 0 && cur_ok && cur_types_ok && o->im_index < 0)
         o->im_index = cur;
-    if (o->n_media == 0) {
-        *why = "malformed SDP: no m= line";
-        return GW_SDP_BAD;
+    if (o->n_media == 0) { /* legal (RFC 3264 section 5), nothing to take */
+        *why = "no media stream offered";
+        return GW_SDP_NO_IM;
     }
     if (o->im_index < 0) {
         *why = "only IM (m=message sip, text/plain) is carried to XMPP";

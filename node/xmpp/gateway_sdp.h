@@ -28,11 +28,11 @@ struct gw_sdp_offer {
 };
 
 enum gw_sdp_verdict {
-    GW_SDP_BAD = -1,  /* not SDP (no v=0 first, a line not "x=...", no m= line, a bad m=
-                         line, more than GW_SDP_MAX_MEDIA streams): 400 */
+    GW_SDP_BAD = -1,  /* not SDP (no v=0 first, a line not "x=...", a bad m= line, more
+                         than GW_SDP_MAX_MEDIA streams): 400 */
     GW_SDP_IM = 0,    /* a message stream we take (others, if any, are refused in the answer) */
     GW_SDP_NO_IM = 1, /* well-formed, but no message stream we can take (audio/video only,
-                         MSRP, no text/plain): 488 */
+                         MSRP, no text/plain, no m= line at all): 488 */
 };
 
 /* Read the offer (len bytes, not NUL-terminated). *why gets a static text

@@ -19,7 +19,7 @@
 #    terminated and XMPP unsubscribe; bob going offline -> PIDF closed;
 #  - refusals: a user without XMPP access (both ways, IM and presence), a
 #    blocked domain, a domain not on the partner list (both ways), groupchat,
-#    an INVITE.
+#    an INVITE offering no IM stream (488; IM sessions: xmpp_gateway_session.sh).
 # Addresses (127.0.16.0/24): node1 .1 (SIP 5060/5061, XMPP 5269), the UA .10
 # (listening, next hop) and .11 (its connections to the node), Prosody .20,
 # NSD .53 port 53.
@@ -297,7 +297,7 @@ bob("sendtype groupchat alice@contoso.test hello room")
 saw(r"^MESSAGE error alice@contoso.test bob@jabber.test/\S+ .* feature-not-implemented", mark)
 r = Req("INVITE", "sip:bob@jabber.test", cu, frm="sip:alice@contoso.test", body="v=0\r\n")
 cu.send(r)
-cu.expect(405, 5, "405 to an INVITE: IM and presence only")
+cu.expect(488, 5, "488 to an INVITE offering no IM stream (sessions: xmpp_gateway_session.sh)")
 
 note("--- alice unsubscribes: NOTIFY terminated; bob is told")
 mark = log_mark(BOB)

@@ -96,6 +96,9 @@ static void test_other_media_not_acceptable(void **state)
     assert_int_equal(
         parse("v=0\r\nm=message 7394 TCP/MSRP *\r\na=accept-types:text/plain\r\n", &o, &why),
         GW_SDP_NO_IM);
+    /* no stream at all: legal SDP, nothing to take */
+    assert_int_equal(parse("v=0\r\ns=-\r\nt=0 0\r\n", &o, &why), GW_SDP_NO_IM);
+    assert_int_equal(parse("v=0\r\n", &o, &why), GW_SDP_NO_IM);
     /* a refused (port 0) message stream */
     assert_int_equal(parse("v=0\r\nm=message 0 sip null\r\n", &o, &why), GW_SDP_NO_IM);
 }
@@ -132,7 +135,6 @@ static void test_malformed(void **state)
         "hello world",
         "v=1\r\nm=message 5060 sip null\r\n",          /* version */
         "o=- 0 0 IN IP4 1.2.3.4\r\nv=0\r\n",           /* v= not first */
-        "v=0\r\ns=-\r\nt=0 0\r\n",                     /* no m= */
         "v=0\r\nm=message\r\n",                        /* short m= */
         "v=0\r\nm=message 5060\r\n",                   /* no proto */
         "v=0\r\nm=message 5060 sip\r\n",               /* no format */

@@ -6,10 +6,13 @@
 # on to a Kamailio partner edge (fabrikam.test, found by SRV); the responses
 # come back to the front end over TLS, and so does the partner's BYE (through
 # the TLS next hop); our Via and Record-Route toward the inside say TLS and
-# the TLS listener's port. Refused at the handshake, each logged with its
-# reason and counted in /metrics: a certificate of the wrong (public) CA, no
-# certificate, a name not in internal.tls_peers, plain SIP. SIGHUP reloads
-# the internal certificate; /status lists the listener.
+# the TLS listener's port; the other way, the partner's INVITE reaches the
+# front end over TLS and the front end's BYE follows our inside Record-Route
+# entry back over TLS to that port. Refused at the handshake, each logged
+# with its reason and counted in /metrics: a certificate of the wrong
+# (public) CA, no certificate, a name not in internal.tls_peers, plain SIP.
+# SIGHUP reloads the internal certificate; /status lists the listener; a
+# front end's connection with ";alias" is reused (RFC 5923).
 #   node1 127.0.27.1 (TCP 5060, federation TLS 5061, internal TLS 5065,
 #   admin 8080); front end 127.0.27.11 (its users' TCP 5060, TLS 5061), its
 #   user 127.0.27.12; partner edge 127.0.27.31, its user 127.0.27.32:5070;
@@ -151,6 +154,61 @@ while True:
         fail("no 200 to the partner's BYE")
     pc._fill(time.monotonic() + 0.5)
 ok("the partner's BYE answered 200")
+PY
+# 2b. the other way: the partner's INVITE reaches the front end's user over
+#     our TLS next hop; the front end's BYE follows our inside Record-Route
+#     entry (TLS, port 5065) back to us over TLS
+ep_py inbound <<'PY' || fail "inbound dialog, the front end's BYE over TLS: $EP_PY_MSG"
+from sipua import Endpoint
+carol = Endpoint("127.0.27.13", 5070)
+b = tcp("127.0.27.31:5060", src="127.0.27.32")
+inv = Req("INVITE", "sip:carol@contoso.test", b, frm="sip:bob@fabrikam.test",
+          body="v=0\r\no=- 1 1 IN IP4 127.0.27.32\r\ns=-\r\nc=IN IP4 127.0.27.32\r\nt=0 0\r\nm=audio 4004 RTP/AVP 0\r\n")
+b.send(inv)
+cc, cm = carol.request(10, "INVITE")
+rr = cm.values("Record-Route")
+note("Record-Route at the front end's user: %s" % rr)
+if "<sip:127.0.27.1:5065;transport=tls;lr;ep-peer=sip.fabrikam.test>" not in rr:
+    fail("no inside-facing Record-Route for TLS 127.0.27.1:5065: %s" % rr)
+carol.reply(cc, cm, 200, to_tag="carol1", contact="sip:carol@127.0.27.13:5070;transport=tcp",
+            record_route=True, body="v=0\r\no=- 2 2 IN IP4 127.0.27.13\r\ns=-\r\nc=IN IP4 127.0.27.13\r\nt=0 0\r\nm=audio 4006 RTP/AVP 0\r\n")
+resp = None
+while resp is None:
+    m = b.recv(10)
+    if m is None:
+        fail("no 200 to the partner's INVITE")
+    if m.status and m.status >= 200:
+        resp = m
+if resp.status != 200:
+    fail("the partner's INVITE answered %d" % resp.status)
+b.send(in_dialog("ACK", b, inv, resp, 1))
+carol.request(10, "ACK")
+contact = cm.get("Contact")
+ruri = contact[contact.find("<") + 1:contact.find(">")]
+bye = ["BYE %s SIP/2.0" % ruri, "Via: SIP/2.0/TCP 127.0.27.13:5070;branch=z9hG4bKcarolbye1",
+       "Max-Forwards: 70"] + ["Route: " + x for x in rr]
+bye += ["From: " + cm.get("To") + ";tag=carol1", "To: " + cm.get("From"),
+        "Call-ID: " + cm.get("Call-ID"), "CSeq: 2 BYE", "Content-Length: 0"]
+cc.send("\r\n".join(bye) + "\r\n\r\n")
+m = b.expect_request("BYE", 10)
+vias = m.values("Via")
+note("Via of the front end's BYE at the partner's user: %s" % vias)
+if not any(v.startswith("SIP/2.0/TLS 127.0.27.11:5061;") for v in vias):
+    fail("the front end did not send its BYE over TLS: %s" % vias)
+ok("the front end's BYE came to us over TLS")
+lines = ["SIP/2.0 200 OK"] + ["Via: " + v for v in m.all("Via")]
+lines += ["From: " + m.get("From"), "To: " + m.get("To"), "Call-ID: " + m.get("Call-ID"),
+          "CSeq: " + m.get("CSeq"), "Content-Length: 0"]
+b.send("\r\n".join(lines) + "\r\n\r\n")
+deadline = time.monotonic() + 10
+while True:
+    r = cc._frame()
+    if r is not None and r.status == 200 and "BYE" in (r.get("CSeq") or ""):
+        break
+    if time.monotonic() > deadline:
+        fail("no 200 to the front end's BYE")
+    cc._fill(time.monotonic() + 0.5)
+ok("the front end's BYE answered 200")
 PY
 # what the front end received came over TLS from our internal TLS listener
 # (responses) or from our TLS connection to it (the BYE), with our internal

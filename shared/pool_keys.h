@@ -74,15 +74,19 @@
 #define EP_KEY_XPAIR "ep:%s:xpair:%c:%s:%s"
 #define EP_KEY_XDUE "ep:%s:xdue"
 
-/* SIP<->XMPP IM sessions (node/xmpp/gateway_session.c): an internal user's
- * INVITE with `m=message ... sip null` toward an XMPP user, the gateway being
- * the dialog's far end. One hash per session named by its Call-ID: sip
- * (internal user) sip_jid xmpp (bare JID) ltag (ours) rtag target (their
- * Contact) route (their Record-Route set) cseq (our requests') created_ms
- * node; and a string per (internal user, XMPP user) naming the latest
+/* SIP<->XMPP IM sessions (node/xmpp/gateway_session.c): an INVITE with
+ * `m=message ... sip null` between an internal user and an XMPP user, the
+ * gateway being the dialog's far end (dir i: the internal user invited; o:
+ * we did, for an XMPP user). One hash per session named by its Call-ID: dir
+ * sip (internal user) sip_jid xmpp (bare JID) ltag (ours) rtag target (their
+ * Contact) route (the route set, Route values) cseq (our requests')
+ * created_ms node; and a string per (internal user, XMPP user) naming the latest
  * session's Call-ID, so the XMPP user's replies go inside it. TTL
  * GW_SESSION_IDLE_S (3600 s), renewed by every request in the session. */
 #define EP_KEY_XSESS "ep:%s:xsess:%s"
 #define EP_KEY_XSPAIR "ep:%s:xspair:%s:%s"
+/* an internal user who opened an IM session with INVITE (a Lync client):
+ * "1", TTL 30 days; the gateway opens sessions toward them too */
+#define EP_KEY_XSMODE "ep:%s:xsmode:%s"
 
 #endif

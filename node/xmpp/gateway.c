@@ -124,11 +124,14 @@ int xmpp_gateway_new(struct node *n, char *err, size_t errlen)
 {
     struct xmpp_gateway *g = calloc(1, sizeof(*g));
     if (!g || hmap_init(&g->reqs, 64, false) < 0 || hmap_init(&g->msgs, 64, false) < 0 ||
-        hmap_init(&g->subs, 64, false) < 0 || hmap_init(&g->sess, 64, false) < 0) {
+        hmap_init(&g->subs, 64, false) < 0 || hmap_init(&g->sess, 64, false) < 0 ||
+        hmap_init(&g->sess_users, 64, true) < 0 || hmap_init(&g->opening, 16, true) < 0) {
         if (g) {
             hmap_destroy(&g->reqs);
             hmap_destroy(&g->msgs);
             hmap_destroy(&g->subs);
+            hmap_destroy(&g->sess);
+            hmap_destroy(&g->sess_users);
             free(g);
         }
         snprintf(err, errlen, "XMPP gateway: out of memory");
@@ -162,6 +165,8 @@ void xmpp_gateway_free(struct node *n)
     hmap_destroy(&g->msgs);
     hmap_destroy(&g->subs);
     hmap_destroy(&g->sess);
+    hmap_destroy(&g->sess_users);
+    hmap_destroy(&g->opening);
     free(g);
     n->gateway = NULL;
 }
@@ -314,5 +319,5 @@ bool xmpp_gateway_sip_request(struct node *n, struct conn *c, const struct sip_m
 
 bool xmpp_gateway_sip_response(struct node *n, struct conn *c, const struct sip_msg *m)
 {
-    return n->gateway && gw_sip_on_response(n, m);
+    return n->gateway && gw_sip_on_response(n, c, m);
 }

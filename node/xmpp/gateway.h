@@ -5,10 +5,13 @@
  * through xmpp.h (xmpp_gateway_on_stanza, xmpp_gateway_on_send_failed).
  *
  * The internal side sees only SIP: an XMPP user bob@jabber.test is
- * sip:bob@jabber.test; <message/> becomes MESSAGE, presence subscriptions
- * become SUBSCRIBE/NOTIFY dialogs with PIDF bodies, in both directions.
- * Presence subscriptions are kept in the pool's Redis (gateway_subs.c), so
- * any node carries on with them after the node that set them up died. */
+ * sip:bob@jabber.test; <message/> becomes MESSAGE (page mode, or inside an
+ * IM session: INVITE with m=message sip null, as Lync opens them,
+ * gateway_session.c), presence subscriptions become SUBSCRIBE/NOTIFY
+ * dialogs with PIDF bodies, in both directions. Presence subscriptions and
+ * IM sessions are kept in the pool's Redis (gateway_subs.c,
+ * gateway_session.c), so any node carries on with them after the node that
+ * set them up died. */
 #ifndef EP_XMPP_GATEWAY_H
 #define EP_XMPP_GATEWAY_H
 

@@ -389,23 +389,25 @@ static const struct xmpp_elem *pick_body(const struct xmpp_stanza *st, const cha
 struct im_out {
     struct im_back *b; /* handed to gw_sip_request (its free_arg frees it) */
     char from_aor[GW_ADDR_MAX], to_aor[GW_ADDR_MAX], st_id[256];
-    char cid[400];   /* the page-mode Call-ID (from <thread/>) */
-    char extra[700]; /* Subject, Content-Language lines */
+    char from_jid[GW_ADDR_MAX]; /* the XMPP sender, bare */
+    char cid[400];              /* the page-mode Call-ID (from <thread/>) */
+    char extra[700];            /* Subject, Content-Language lines */
     char trust[600];
     char *body;
     size_t body_len;
 };
 
-static void im_route(struct node *n, void *arg, struct gw_sess *s)
+static void im_out_free(struct im_out *o)
 {
-    struct im_out *o = arg;
+    free(o->b);
+    free(o->body);
+    free(o);
+}
+
+/* Send o's MESSAGE inside s's dialog, or page mode (s NULL); frees o. */
+static void im_send(struct node *n, struct im_out *o, const struct gw_sess *s)
+{
     struct xmpp_gateway *g = n->gateway;
-    if (!g || g->closing) {
-        free(o->b);
-        free(o->body);
-        free(o);
-        return;
-    }
     struct im_back *b = o->b;
     char hdrs[4000], ruri[GW_ADDR_MAX + 8];
     if (s) {
@@ -437,6 +439,58 @@ static void im_route(struct node *n, void *arg, struct gw_sess *s)
     }
     free(o->body);
     free(o);
+}
+
+/* The session we opened for o (or why not). */
+static void im_opened(struct node *n, void *arg, struct gw_sess *s, int status,
+                      const struct sip_msg *resp)
+{
+    struct im_out *o = arg;
+    if (!n->gateway || n->gateway->closing) {
+        im_out_free(o);
+        return;
+    }
+    if (s) {
+        im_send(n, o, s);
+        return;
+    }
+    if (status == 405 || status == 415 || status == 488 || status == 501 || status == 606) {
+        /* the internal side takes no IM session: page mode, as before */
+        LOG_INFO("xmpp-gw", "<message/> %s from %s to %s: INVITE answered %d, sent page mode",
+                 o->st_id, o->b->from, o->b->to, status);
+        im_send(n, o, NULL);
+        return;
+    }
+    const char *type;
+    const char *cond = gw_err_sip_to_xmpp(status, &type);
+    char text[200];
+    if (resp)
+        snprintf(text, sizeof(text), "SIP %d %.*s", status, SLICE_FMT(resp->reason));
+    else
+        snprintf(text, sizeof(text), "SIP %d (%s)", status,
+                 status == 408 ? "no answer from the internal side" : "internal side unreachable");
+    LOG_INFO("xmpp-gw", "<message/> %s from %s to %s: IM session refused (%s), answered <%s/>",
+             o->st_id, o->b->from, o->b->to, text, cond);
+    n->gateway->stats.message_errors++;
+    gw_send_error(n, "message", o->b->to, o->b->from, o->b->id[0] ? o->b->id : NULL, cond, text);
+    im_out_free(o);
+}
+
+/* Where o goes: the pair's session, a new one, or page mode. */
+static void im_route(struct node *n, void *arg, struct gw_sess *s, bool sessions)
+{
+    struct im_out *o = arg;
+    if (!n->gateway || n->gateway->closing) {
+        im_out_free(o);
+        return;
+    }
+    if (s || !sessions) {
+        im_send(n, o, s);
+        return;
+    }
+    /* the internal user opens IM sessions (a Lync client): Lync shows
+     * messages of sessions only, so the XMPP user's first message opens one */
+    gw_sess_open(n, o->to_aor, o->b->to, o->from_jid, o->trust, im_opened, o);
 }
 
 void gw_im_from_xmpp(struct node *n, const struct xmpp_stanza *st)
@@ -521,6 +575,12 @@ void gw_im_from_xmpp(struct node *n, const struct xmpp_stanza *st)
     snprintf(o->from_aor, sizeof(o->from_aor), "%s", from_aor);
     snprintf(o->to_aor, sizeof(o->to_aor), "%s", to_aor);
     snprintf(o->st_id, sizeof(o->st_id), "%s", st->id ? st->id : "-");
+    struct xmpp_jid fj;
+    if (xmpp_jid_parse(st->from, strlen(st->from), &fj) == 0)
+        snprintf(o->from_jid, sizeof(o->from_jid), "%.*s@%.*s", SLICE_FMT(fj.local),
+                 SLICE_FMT(fj.domain));
+    else
+        snprintf(o->from_jid, sizeof(o->from_jid), "%s", st->from);
     struct slice fdom = gw_addr_domain(slice_cstr(from_aor));
     char fdomain[300];
     slice_copy(fdom, fdomain, sizeof(fdomain));
@@ -537,7 +597,8 @@ void gw_im_from_xmpp(struct node *n, const struct xmpp_stanza *st)
                       subject->text);
     if (lang && !strpbrk(lang, "\r\n"))
         snprintf(o->extra + k, sizeof(o->extra) - (size_t)k, "Content-Language: %.60s\r\n", lang);
-    /* inside the IM session the internal user opened with this XMPP user,
-     * when there is one (Lync shows it in that conversation); else page mode */
+    /* inside the IM session between the two when there is one (Lync shows
+     * it in that conversation); else a new session for users who take them,
+     * page mode for the others */
     gw_sess_for_reply(n, to_aor, from_aor, im_route, o);
 }

@@ -40,13 +40,15 @@ struct gw_stats {
 
 struct xmpp_gateway {
     struct node *node;
-    struct hmap reqs;   /* our branch -> struct gw_req (SIP client transactions) */
-    struct hmap msgs;   /* stanza id -> struct gw_msg (a MESSAGE awaiting XMPP's answer) */
-    struct hmap subs;   /* Call-ID -> struct gw_sub (this node's copy) */
-    struct hmap sess;   /* Call-ID -> struct gw_sess (IM sessions, this node's copy) */
-    struct event *tick; /* once a second: refreshes and expiries (gateway_subs.c) */
-    uint64_t seq;       /* ids, tags, branches, Call-IDs */
-    char prefix[12];    /* 8 hex digits unique to this node process */
+    struct hmap reqs;       /* our branch -> struct gw_req (SIP client transactions) */
+    struct hmap msgs;       /* stanza id -> struct gw_msg (a MESSAGE awaiting XMPP's answer) */
+    struct hmap subs;       /* Call-ID -> struct gw_sub (this node's copy) */
+    struct hmap sess;       /* Call-ID -> struct gw_sess (IM sessions, this node's copy) */
+    struct hmap sess_users; /* internal users known to take IM sessions (value: the map) */
+    struct hmap opening;    /* "sip|xmpp" -> struct gw_open (our INVITE pending) */
+    struct event *tick;     /* once a second: refreshes and expiries (gateway_subs.c) */
+    uint64_t seq;           /* ids, tags, branches, Call-IDs */
+    char prefix[12];        /* 8 hex digits unique to this node process */
     bool closing;
     struct gw_stats stats;
 };
@@ -80,7 +82,8 @@ void gw_esc(char *out, size_t cap, const char *s);
 /* ---- gateway_sip.c: SIP toward the inside ---- */
 
 /* status 0 never reaches a callback: 408 stands for a timeout, 503 for no
- * next hop reachable; resp is NULL for those local verdicts. */
+ * next hop reachable; resp is NULL for those local verdicts. A NULL cb
+ * sends the request once and forgets it (an ACK of a 2xx). */
 typedef void (*gw_resp_fn)(struct node *n, void *arg, int status, const struct sip_msg *resp);
 
 /* Send a request out of or in a dialog to the internal next hops (in order,
@@ -98,8 +101,9 @@ int gw_sip_request(struct node *n, const char *method, const char *ruri, const c
  * put on To when m has none (NULL: one is made up). extra: header lines. */
 void gw_sip_reply(struct node *n, struct conn *c, const struct sip_msg *m, int status,
                   const char *reason, const char *to_tag, const char *extra);
-/* The response to one of our requests. true when it was ours. */
-bool gw_sip_on_response(struct node *n, const struct sip_msg *m);
+/* The response to one of our requests (on conn c). true when it was ours.
+ * A non-2xx final response to our INVITE is ACKed here. */
+bool gw_sip_on_response(struct node *n, struct conn *c, const struct sip_msg *m);
 /* Our Contact URI for dialogs the gateway holds: the internal Record-Route
  * host (a pool name) with ;ep-xmpp, so any node takes the dialog's requests. */
 void gw_contact(struct node *n, char *out, size_t cap);
@@ -204,6 +208,14 @@ void gw_presence_due(struct node *n, struct gw_sub *s);
  * (ep:<pool>:xsess:<call-id>, ep:<pool>:xspair:<sip>:<xmpp>) so any node
  * carries it on. */
 #define GW_SESSION_IDLE_S 3600 /* a session unused this long is forgotten */
+/* A session the gateway opened (an XMPP user started the conversation) is
+ * ended with BYE after this long without a message either way (Lync ends
+ * its own idle IM conversations after about as long). */
+#define GW_SESSION_OUT_IDLE_S 600
+/* An internal user who opened an IM session with INVITE (a Lync / Skype for
+ * Business client) gets sessions from the XMPP side too; remembered this
+ * long. */
+#define GW_SESSION_MODE_TTL_S (30 * 86400)
 
 struct gw_sess {
     char call_id[256];
@@ -216,9 +228,19 @@ struct gw_sess {
     char route[1024];          /* their Record-Route set, in order, as Route values; "" none */
     uint32_t cseq;             /* our CSeq in the dialog (requests we send) */
     uint64_t created_ms, used_ms;
+    char dir;        /* 'i': the internal user's INVITE; 'o': ours (the XMPP user started) */
+    bool idle_check; /* this node's copy: the pool is asked whether it is idle */
 };
 
 typedef void (*gw_sess_fn)(struct node *n, void *arg, struct gw_sess *s);
+/* s: the session to send in (NULL: none); sessions: the internal user takes
+ * IM sessions (open one rather than sending page mode). */
+typedef void (*gw_route_fn)(struct node *n, void *arg, struct gw_sess *s, bool sessions);
+/* An IM session we opened: s (borrowed, s->cseq the CSeq for this waiter's
+ * request) with status 200, or NULL with the INVITE's failure status (resp
+ * NULL for local verdicts: 408, 503). */
+typedef void (*gw_open_fn)(struct node *n, void *arg, struct gw_sess *s, int status,
+                           const struct sip_msg *resp);
 
 /* INVITE from inside toward an XMPP user (no To tag). */
 void gw_sess_invite(struct node *n, struct conn *c, const struct sip_msg *m);
@@ -229,14 +251,23 @@ void gw_sess_in_dialog(struct node *n, struct conn *c, const struct sip_msg *m);
  * our next request in it already taken (s->cseq): cb gets it, or NULL when
  * there is none (or the gateway is closing). s is borrowed for the call; cb
  * may run inside this call; arg is cb's. */
-void gw_sess_for_reply(struct node *n, const char *sip, const char *xmpp, gw_sess_fn cb, void *arg);
+void gw_sess_for_reply(struct node *n, const char *sip, const char *xmpp, gw_route_fn cb,
+                       void *arg);
+/* Open an IM session from XMPP user xmpp_jid (bare) to internal user sip
+ * (whose JID is sip_jid): INVITE `m=message <port> sip null` inward, ACK of
+ * its 2xx, the session saved. Requests for the same pair while the INVITE
+ * is pending wait on it: cb runs once per caller, in order (never inside
+ * this call). trust: our trust header line. arg is cb's. */
+void gw_sess_open(struct node *n, const char *sip, const char *sip_jid, const char *xmpp_jid,
+                  const char *trust, gw_open_fn cb, void *arg);
 /* Header lines (From, To, Call-ID, CSeq, Route) of our request method in
  * s's dialog; the Request-URI is s->target. */
 void gw_sess_dialog_hdrs(const struct gw_sess *s, const char *method, char *out, size_t cap);
 /* The session is gone at the far end (481, 408 to our request): forget it. */
 void gw_sess_forget(struct node *n, const struct gw_sess *s);
-/* Once a second (gateway_subs.c's tick): forget local copies idle past
- * GW_SESSION_IDLE_S. */
+/* Once a second (gateway_subs.c's tick): end our sessions idle past
+ * GW_SESSION_OUT_IDLE_S pool-wide (the record's TTL tells), BYE and
+ * <gone/>; forget local copies idle past GW_SESSION_IDLE_S. */
 void gw_sess_tick(struct node *n);
 void gw_sess_free_all(struct xmpp_gateway *g);
 

@@ -29,17 +29,31 @@
  * gw_sess_for_reply), with our tag, their tag as To, CSeq counted in the
  * pool's record; a 481 (or no answer) to one ends the session here.
  *
- * The other direction (an XMPP user starting a conversation) stays page
- * mode: see the README section and the report for why and what a Lync front
- * end would need.
+ * The other direction: a Lync client shows IM of sessions only (it starts
+ * every conversation with INVITE and expects the same), so when an XMPP
+ * user writes first to an internal user known to take sessions (one who
+ * opened a session by INVITE in the last GW_SESSION_MODE_TTL_S, recorded
+ * pool-wide), the gateway opens one (gw_sess_open): INVITE with the same
+ * `m=message <port> sip null` offer and our pool Contact, the stanzas that
+ * arrive meanwhile queued on it, ACK of the 2xx, then the queued texts as
+ * MESSAGEs in the dialog in order; later stanzas reuse it; after
+ * GW_SESSION_OUT_IDLE_S without traffic either way (pool-wide: the
+ * record's TTL is renewed by every use) the gateway sends BYE and <gone/>.
+ * An INVITE answered 405/415/488/501/606 (the endpoint takes no IM
+ * sessions) falls back to page mode; other failures bounce each queued
+ * stanza with the mapped error. Users never seen with a session get page
+ * mode as before (SIP endpoints that take MESSAGE, the other tests).
  *
  * In Redis (shared/pool_keys.h): ep:<pool>:xsess:<call-id> and
  * ep:<pool>:xspair:<sip>:<xmpp-aor>, both with a TTL of GW_SESSION_IDLE_S
- * renewed by each request; reads go to Redis when it is up (another node
+ * renewed by each request, and ep:<pool>:xsmode:<sip> (the user takes
+ * sessions); reads go to Redis when it is up (another node
  * may have ended the session), each node keeping a copy it uses alone when
  * there is no pool or Redis is down. No command touches two keys.
  *
- * Ownership: struct gw_sess copies live in g->sess (freed here); every
+ * Ownership: struct gw_sess copies live in g->sess, pending INVITEs of
+ * ours (struct gw_open, their waiters) in g->opening until answered (freed
+ * here, or by gateway_sip.c's free_arg when the gateway goes first); every
  * asynchronous step owns a heap context it frees in its callback. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -157,10 +171,11 @@ static void sess_save(struct node *n, const struct gw_sess *s)
     snprintf(cseq, sizeof(cseq), "%" PRIu32, s->cseq);
     snprintf(created, sizeof(created), "%" PRIu64, s->created_ms);
     snprintf(ttl, sizeof(ttl), "%d", GW_SESSION_IDLE_S);
-    const char *argv[] = {"HSET",     key,          "sip",    s->sip,    "sip_jid",
-                          s->sip_jid, "xmpp",       s->xmpp,  "ltag",    s->ltag,
-                          "rtag",     s->rtag,      "target", s->target, "route",
-                          s->route,   "created_ms", created,  "node",    n->cfg.node_id};
+    char dir[2] = {s->dir ? s->dir : 'i', 0};
+    const char *argv[] = {"HSET",       key,        "dir",    dir,           "sip",   s->sip,
+                          "sip_jid",    s->sip_jid, "xmpp",   s->xmpp,       "ltag",  s->ltag,
+                          "rtag",       s->rtag,    "target", s->target,     "route", s->route,
+                          "created_ms", created,    "node",   n->cfg.node_id};
     p->stats.writes++;
     redis_command_argv(p->redis, pool_write_done, p, (int)(sizeof(argv) / sizeof(argv[0])), argv,
                        NULL);
@@ -225,7 +240,9 @@ static bool from_reply(const redisReply *r, const char *call_id, struct gw_sess 
         STR("target", s->target)
         STR("route", s->route)
 #undef STR
-        if (strcmp(f, "cseq") == 0)
+        if (strcmp(f, "dir") == 0)
+            s->dir = val[0];
+        else if (strcmp(f, "cseq") == 0)
             s->cseq = (uint32_t)strtoul(val, NULL, 10);
         else if (strcmp(f, "created_ms") == 0)
             s->created_ms = strtoull(val, NULL, 10);
@@ -241,13 +258,77 @@ struct get_ctx {
     char sip[GW_ADDR_MAX], xaor[GW_ADDR_MAX]; /* pair lookups */
     bool want_cseq;
     gw_sess_fn cb;
+    gw_route_fn rcb; /* pair lookups: told whether the user takes sessions */
     void *arg;
 };
 
 static void give(struct get_ctx *x, struct gw_sess *s)
 {
-    x->cb(x->node, x->arg, s);
+    if (x->rcb)
+        x->rcb(x->node, x->arg, s, s != NULL);
+    else
+        x->cb(x->node, x->arg, s);
     free(x);
+}
+
+static const char *const mode_tag = "session";
+
+static void key_mode(const struct node *n, const char *sip, char *out, size_t cap)
+{
+    char a[GW_ADDR_MAX];
+    snprintf(a, sizeof(a), "%s", sip);
+    lower(a);
+    snprintf(out, cap, EP_KEY_XSMODE, n->pool->name, a);
+}
+
+/* sip took (or opened) an IM session: the XMPP side opens sessions toward it */
+static void mode_put(struct node *n, const char *sip)
+{
+    struct xmpp_gateway *g = n->gateway;
+    if (!hmap_get(&g->sess_users, sip, strlen(sip)))
+        hmap_put(&g->sess_users, sip, strlen(sip), (void *)mode_tag);
+    if (!n->pool || n->pool->closing)
+        return;
+    char key[700], ttl[16];
+    key_mode(n, sip, key, sizeof(key));
+    snprintf(ttl, sizeof(ttl), "%d", GW_SESSION_MODE_TTL_S);
+    pool_write(n->pool, "SET %s 1 EX %s", key, ttl);
+}
+
+/* no session for the pair: does the user take sessions? */
+static void give_none(struct get_ctx *x, bool sessions)
+{
+    x->rcb(x->node, x->arg, NULL, sessions);
+    free(x);
+}
+
+static void mode_done(void *arg, const redisReply *reply, const char *err)
+{
+    struct get_ctx *x = arg;
+    struct node *n = x->node;
+    if (gone(n)) {
+        give(x, NULL);
+        return;
+    }
+    bool known = hmap_get(&n->gateway->sess_users, x->sip, strlen(x->sip)) != NULL;
+    if (!pool_reply_failed(reply) && reply->type == REDIS_REPLY_STRING) {
+        if (!known)
+            hmap_put(&n->gateway->sess_users, x->sip, strlen(x->sip), (void *)mode_tag);
+        known = true;
+    }
+    give_none(x, known);
+}
+
+static void no_pair(struct get_ctx *x)
+{
+    struct node *n = x->node;
+    if (pool_usable(n)) {
+        char key[700];
+        key_mode(n, x->sip, key, sizeof(key));
+        if (redis_command(n->pool->redis, mode_done, x, "GET %s", key) == 0)
+            return;
+    }
+    give_none(x, hmap_get(&n->gateway->sess_users, x->sip, strlen(x->sip)) != NULL);
 }
 
 static void get_mem(struct get_ctx *x)
@@ -348,7 +429,7 @@ static void pair_mem(struct get_ctx *x)
     struct find_mem f = {x->sip, x->xaor, NULL};
     hmap_each(&x->node->gateway->sess, find_pair_cb, &f);
     if (!f.best) {
-        give(x, NULL);
+        no_pair(x);
         return;
     }
     snprintf(x->call_id, sizeof(x->call_id), "%s", f.best->call_id);
@@ -367,22 +448,22 @@ static void pair_done(void *arg, const redisReply *reply, const char *err)
         return;
     }
     if (reply->type != REDIS_REPLY_STRING || !reply->len || reply->len >= sizeof(x->call_id)) {
-        give(x, NULL);
+        no_pair(x);
         return;
     }
     snprintf(x->call_id, sizeof(x->call_id), "%s", reply->str);
     sess_get(x);
 }
 
-void gw_sess_for_reply(struct node *n, const char *sip, const char *xmpp, gw_sess_fn cb, void *arg)
+void gw_sess_for_reply(struct node *n, const char *sip, const char *xmpp, gw_route_fn cb, void *arg)
 {
     struct get_ctx *x = calloc(1, sizeof(*x));
     if (!x) {
-        cb(n, arg, NULL);
+        cb(n, arg, NULL, false);
         return;
     }
     x->node = n;
-    x->cb = cb;
+    x->rcb = cb;
     x->arg = arg;
     x->want_cseq = true;
     snprintf(x->sip, sizeof(x->sip), "%s", sip);
@@ -607,9 +688,11 @@ void gw_sess_invite(struct node *n, struct conn *c, const struct sip_msg *m)
     slice_copy(m->from_tag, s.rtag, sizeof(s.rtag));
     gw_token(g, "s", s.ltag, sizeof(s.ltag));
     s.created_ms = pool_wall_ms();
+    s.dir = 'i';
     if (!answer_offer(n, c, m, s.ltag, who))
         return;
     sess_save(n, &s);
+    mode_put(n, s.sip);
     g->stats.sessions++;
     LOG_INFO("xmpp-gw", "IM session %s opened: INVITE from %s to %s answered 200 (tag %s)",
              s.call_id, s.sip, s.xmpp, s.ltag);
@@ -764,20 +847,272 @@ void gw_sess_in_dialog(struct node *n, struct conn *c, const struct sip_msg *m)
     sess_get(q);
 }
 
+/* ---- sessions we open (an XMPP user starts the conversation) ---- */
+
+struct open_wait {
+    gw_open_fn cb;
+    void *arg;
+    struct open_wait *next;
+};
+
+struct gw_open {
+    struct node *node;
+    char key[GW_ADDR_MAX * 2 + 2]; /* "sip|xmpp-aor" in g->opening */
+    struct gw_sess s;
+    struct open_wait *head, **tail;
+    bool done; /* the waiters were told */
+};
+
+static void open_tell(struct gw_open *op, struct gw_sess *s, int status, const struct sip_msg *resp)
+{
+    struct node *n = op->node;
+    if (!n->gateway->closing)
+        hmap_del(&n->gateway->opening, op->key, strlen(op->key));
+    op->done = true;
+    for (struct open_wait *w = op->head, *next; w; w = next) {
+        next = w->next;
+        if (s) {
+            struct gw_sess copy = *s;
+            copy.cseq = ++s->cseq;
+            w->cb(n, w->arg, &copy, status, resp);
+        } else {
+            w->cb(n, w->arg, NULL, status, resp);
+        }
+        free(w);
+    }
+    op->head = NULL;
+}
+
+static void open_free(void *arg)
+{
+    struct gw_open *op = arg;
+    if (!op->done) /* the gateway is going: nobody gets an answer */
+        open_tell(op, NULL, 503, NULL);
+    free(op);
+}
+
+/* URI inside <...> of a name-addr (or the value up to ';') into out */
+static void uri_of(struct slice v, char *out, size_t cap)
+{
+    const char *lt = memchr(v.p, '<', v.len);
+    const char *gt = lt ? memchr(lt, '>', v.len - (size_t)(lt - v.p)) : NULL;
+    if (lt && gt) {
+        snprintf(out, cap, "%.*s", (int)(gt - lt - 1), lt + 1);
+        return;
+    }
+    size_t k = 0;
+    while (k < v.len && v.p[k] != ';')
+        k++;
+    snprintf(out, cap, "%.*s", (int)k, v.p);
+}
+
+static void inv_done(struct node *n, void *arg, int status, const struct sip_msg *resp)
+{
+    struct gw_open *op = arg;
+    struct gw_sess *s = &op->s;
+    if (status < 200 || status >= 300 || !resp) {
+        LOG_INFO("xmpp-gw", "IM session from %s to %s not opened: INVITE answered %d", s->xmpp,
+                 s->sip, status);
+        open_tell(op, NULL, status, resp);
+        return;
+    }
+    char contact[600] = "";
+    const struct sip_hdr *ch = sip_msg_hdr(resp, SIP_HDR_CONTACT);
+    if (ch)
+        uri_of(ch->value, contact, sizeof(contact));
+    slice_copy(resp->to_tag, s->rtag, sizeof(s->rtag));
+    snprintf(s->target, sizeof(s->target), "%s", contact);
+    /* the route set of a UAC: Record-Route values reversed */
+    const struct sip_hdr *rr[32];
+    unsigned nrr = 0;
+    for (unsigned i = 0; i < resp->nhdrs && nrr < 32; i++)
+        if (resp->hdrs[i].id == SIP_HDR_RECORD_ROUTE)
+            rr[nrr++] = &resp->hdrs[i];
+    size_t rl = 0;
+    bool route_ok = true;
+    for (unsigned i = nrr; i-- > 0;) {
+        /* one header may carry several values: kept in their order */
+        if (rl + rr[i]->value.len + 2 >= sizeof(s->route)) {
+            route_ok = false;
+            break;
+        }
+        rl += (size_t)snprintf(s->route + rl, sizeof(s->route) - rl, "%s%.*s", rl ? ", " : "",
+                               SLICE_FMT(rr[i]->value));
+    }
+    struct gw_sdp_offer ans;
+    const char *why = NULL;
+    enum gw_sdp_verdict v =
+        resp->body.len ? gw_sdp_parse(resp->body.p, resp->body.len, &ans, &why) : GW_SDP_BAD;
+    char hdrs[2500], ruri[600];
+    s->cseq = 1;
+    gw_sess_dialog_hdrs(s, "ACK", hdrs, sizeof(hdrs));
+    snprintf(ruri, sizeof(ruri), "%s", s->target[0] ? s->target : "sip:invalid");
+    if (!s->rtag[0] || !s->target[0] || !route_ok || v != GW_SDP_IM) {
+        /* a dialog we cannot use: ACK it, end it, and say why */
+        LOG_INFO("xmpp-gw", "IM session %s from %s to %s: unusable 2xx (%s): ACK and BYE",
+                 s->call_id, s->xmpp, s->sip,
+                 !s->rtag[0] || !s->target[0] ? "no tag or Contact"
+                 : !route_ok                  ? "route set too long"
+                                              : (why ? why : "no SDP answer"));
+        if (s->target[0]) {
+            gw_sip_request(n, "ACK", ruri, hdrs, NULL, NULL, 0, NULL, NULL, NULL);
+            s->cseq = 2;
+            gw_sess_dialog_hdrs(s, "BYE", hdrs, sizeof(hdrs));
+            gw_sip_request(n, "BYE", ruri, hdrs, NULL, NULL, 0, NULL, NULL, NULL);
+        }
+        open_tell(op, NULL, 488, NULL);
+        return;
+    }
+    if (gw_sip_request(n, "ACK", ruri, hdrs, NULL, NULL, 0, NULL, NULL, NULL) < 0)
+        LOG_WARN("xmpp-gw", "IM session %s: ACK not sent", s->call_id);
+    unsigned waiters = 0;
+    for (struct open_wait *w = op->head; w; w = w->next)
+        waiters++;
+    s->cseq = 1 + waiters; /* the record's CSeq: the waiters take 2.. */
+    sess_save(n, s);
+    mode_put(n, s->sip);
+    n->gateway->stats.sessions++;
+    LOG_INFO("xmpp-gw",
+             "IM session %s opened by us: INVITE from %s to %s answered 200 (%u waiting)",
+             s->call_id, s->xmpp, s->sip, waiters);
+    s->cseq = 1;
+    open_tell(op, s, 200, resp);
+}
+
+void gw_sess_open(struct node *n, const char *sip, const char *sip_jid, const char *xmpp_jid,
+                  const char *trust, gw_open_fn cb, void *arg)
+{
+    struct xmpp_gateway *g = n->gateway;
+    struct open_wait *w = calloc(1, sizeof(*w));
+    char key[GW_ADDR_MAX * 2 + 2];
+    snprintf(key, sizeof(key), "%s|%s", sip, xmpp_jid);
+    struct gw_open *op = w ? hmap_get(&g->opening, key, strlen(key)) : NULL;
+    if (!w) {
+        cb(n, arg, NULL, 503, NULL);
+        return;
+    }
+    w->cb = cb;
+    w->arg = arg;
+    if (op) { /* our INVITE is on its way: wait for it */
+        *op->tail = w;
+        op->tail = &w->next;
+        return;
+    }
+    op = calloc(1, sizeof(*op));
+    if (!op || hmap_put(&g->opening, key, strlen(key), op) < 0) {
+        free(op);
+        free(w);
+        cb(n, arg, NULL, 503, NULL);
+        return;
+    }
+    op->node = n;
+    snprintf(op->key, sizeof(op->key), "%s", key);
+    op->head = w;
+    op->tail = &w->next;
+    struct gw_sess *s = &op->s;
+    snprintf(s->sip, sizeof(s->sip), "%s", sip);
+    snprintf(s->sip_jid, sizeof(s->sip_jid), "%s", sip_jid);
+    snprintf(s->xmpp, sizeof(s->xmpp), "%s", xmpp_jid);
+    char t[64];
+    gw_token(g, "s", s->ltag, sizeof(s->ltag));
+    gw_token(g, "c", t, sizeof(t));
+    snprintf(s->call_id, sizeof(s->call_id), "%s@%s", t, n->cfg.node_fqdn);
+    s->created_ms = pool_wall_ms();
+    s->dir = 'o';
+    s->cseq = 1;
+    struct gw_sdp_offer offer = {.n_media = 1, .im_index = 0};
+    char sdp[600], contact[300], xa[GW_ADDR_MAX], hdrs[3000], ruri[GW_ADDR_MAX + 8];
+    size_t sl = gw_sdp_answer(&offer, n->int_addr.host, n->int_addr.port, pool_wall_ms() / 1000,
+                              sdp, sizeof(sdp));
+    gw_contact(n, contact, sizeof(contact));
+    xmpp_aor(s, xa, sizeof(xa));
+    snprintf(hdrs, sizeof(hdrs),
+             "From: <sip:%s>;tag=%s\r\nTo: <sip:%s>\r\nCall-ID: %s\r\nCSeq: 1 INVITE\r\n"
+             "Contact: %s\r\n" ALLOW_SESS "%s",
+             xa, s->ltag, sip, s->call_id, contact, trust);
+    snprintf(ruri, sizeof(ruri), "sip:%s", sip);
+    if (!sl || gw_sip_request(n, "INVITE", ruri, hdrs, "application/sdp", sdp, sl, inv_done, op,
+                              open_free) < 0) {
+        hmap_del(&g->opening, key, strlen(key));
+        free(op);
+        free(w);
+        cb(n, arg, NULL, 503, NULL);
+        return;
+    }
+    LOG_INFO("xmpp-gw", "IM session %s: INVITE from %s to %s sent (the XMPP user starts)",
+             s->call_id, s->xmpp, s->sip);
+}
+
 /* ---- housekeeping ---- */
 
 struct idle_scan {
     uint64_t now;
-    char **ids;
-    size_t n, cap;
+    char **ids, **byes;
+    size_t n, nb, cap;
 };
 
 static void idle_cb(void *arg, const char *key, void *value)
 {
     struct idle_scan *sc = arg;
-    const struct gw_sess *s = value;
-    if (sc->now > s->used_ms + (uint64_t)GW_SESSION_IDLE_S * 1000 && sc->n < sc->cap)
-        sc->ids[sc->n++] = (char *)s->call_id;
+    struct gw_sess *s = value;
+    if (sc->now > s->used_ms + (uint64_t)GW_SESSION_IDLE_S * 1000) {
+        if (sc->n < sc->cap)
+            sc->ids[sc->n++] = s->call_id;
+    } else if (s->dir == 'o' && !s->idle_check &&
+               sc->now > s->used_ms + (uint64_t)GW_SESSION_OUT_IDLE_S * 1000 && sc->nb < sc->cap) {
+        sc->byes[sc->nb++] = s->call_id;
+    }
+}
+
+/* End our idle session: BYE inward, <gone/> outward, forgotten. */
+static void idle_bye(struct node *n, struct gw_sess *m)
+{
+    struct gw_sess s = *m;
+    s.cseq = ++m->cseq;
+    if (n->pool && !n->pool->closing) {
+        char key[400];
+        key_sess(n, s.call_id, key, sizeof(key));
+        pool_write(n->pool, "EVAL %s 1 %s", cseq_script, key);
+    }
+    char hdrs[2500], id[64];
+    gw_sess_dialog_hdrs(&s, "BYE", hdrs, sizeof(hdrs));
+    if (gw_sip_request(n, "BYE", s.target, hdrs, NULL, NULL, 0, NULL, NULL, NULL) < 0)
+        LOG_WARN("xmpp-gw", "IM session %s: idle BYE not sent", s.call_id);
+    send_chat(n, &s, NULL, 0, CS_GONE, id, sizeof(id));
+    LOG_INFO("xmpp-gw", "IM session %s between %s and %s idle for %d s: BYE sent, <gone/> to %s",
+             s.call_id, s.xmpp, s.sip, GW_SESSION_OUT_IDLE_S, s.xmpp);
+    gw_sess_forget(n, &s);
+}
+
+struct ttl_ctx {
+    struct node *node;
+    char call_id[256];
+};
+
+/* The pool's TTL of an idle candidate: it is renewed to GW_SESSION_IDLE_S
+ * by every use on any node, so it says how long the session has really
+ * been idle. */
+static void ttl_done(void *arg, const redisReply *reply, const char *err)
+{
+    struct ttl_ctx *x = arg;
+    struct node *n = x->node;
+    struct gw_sess *m =
+        gone(n) ? NULL : hmap_get(&n->gateway->sess, x->call_id, strlen(x->call_id));
+    if (m) {
+        m->idle_check = false;
+        if (pool_reply_failed(reply) || reply->type != REDIS_REPLY_INTEGER) {
+            /* Redis went away: try again next tick (then alone) */
+        } else if (reply->integer == -2) {
+            mem_del(n, x->call_id); /* ended elsewhere */
+        } else if (reply->integer > GW_SESSION_IDLE_S - GW_SESSION_OUT_IDLE_S) {
+            uint64_t used_ago = (uint64_t)(GW_SESSION_IDLE_S - reply->integer) * 1000;
+            uint64_t now = pool_wall_ms();
+            m->used_ms = now > used_ago ? now - used_ago : now; /* used on another node */
+        } else {
+            idle_bye(n, m);
+        }
+    }
+    free(x);
 }
 
 void gw_sess_tick(struct node *n)
@@ -785,9 +1120,29 @@ void gw_sess_tick(struct node *n)
     struct xmpp_gateway *g = n->gateway;
     if (!g || !g->sess.count)
         return;
-    char *ids[64];
-    struct idle_scan sc = {pool_wall_ms(), ids, 0, 64};
+    char *ids[64], *byes[64];
+    struct idle_scan sc = {pool_wall_ms(), ids, byes, 0, 0, 64};
     hmap_each(&g->sess, idle_cb, &sc);
+    for (size_t i = 0; i < sc.nb; i++) {
+        struct gw_sess *m = hmap_get(&g->sess, byes[i], strlen(byes[i]));
+        if (!m)
+            continue;
+        if (pool_usable(n)) {
+            struct ttl_ctx *x = calloc(1, sizeof(*x));
+            char key[400];
+            key_sess(n, m->call_id, key, sizeof(key));
+            if (x) {
+                x->node = n;
+                snprintf(x->call_id, sizeof(x->call_id), "%s", m->call_id);
+                if (redis_command(n->pool->redis, ttl_done, x, "TTL %s", key) == 0) {
+                    m->idle_check = true;
+                    continue;
+                }
+                free(x);
+            }
+        }
+        idle_bye(n, m);
+    }
     for (size_t i = 0; i < sc.n; i++) {
         char id[256];
         snprintf(id, sizeof(id), "%s", ids[i]);

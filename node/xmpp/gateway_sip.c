@@ -69,7 +69,8 @@ static void finish(struct gw_req *r, int status, const struct sip_msg *resp)
     }
     if (status == 408 && !resp)
         n->gateway->stats.sip_timeouts++;
-    r->cb(n, r->arg, status, resp);
+    if (r->cb)
+        r->cb(n, r->arg, status, resp);
     req_free(r);
 }
 
@@ -156,6 +157,10 @@ static void attempt(struct gw_req *r)
     }
     g->stats.sip_requests++;
     LOG_DEBUG("xmpp-gw", "%.*s sent to %s:%u", (int)r->line_len - 2, r->line, nh->host, nh->port);
+    if (!r->cb) { /* an ACK: no answer comes */
+        req_free(r);
+        return;
+    }
     arm(r, r->deadline_ms > now ? r->deadline_ms - now : 0);
 }
 
@@ -218,7 +223,24 @@ int gw_sip_request(struct node *n, const char *method, const char *ruri, const c
     return 0;
 }
 
-bool gw_sip_on_response(struct node *n, const struct sip_msg *m)
+/* The ACK of a non-2xx final response to our INVITE r (RFC 3261 17.1.1.3:
+ * same branch, the response's To), on the connection it came on. */
+static void ack_non2xx(struct node *n, struct conn *c, const struct gw_req *r,
+                       const struct sip_msg *m)
+{
+    char ruri[600];
+    snprintf(ruri, sizeof(ruri), "%.*s", (int)(r->line_len > 17 ? r->line_len - 17 : 0),
+             r->line + 7); /* "INVITE " ... " SIP/2.0\r\n" */
+    int k = snprintf(n->out_buf, n->out_cap,
+                     "ACK %s SIP/2.0\r\nVia: %.*s\r\nMax-Forwards: 70\r\nFrom: %.*s\r\nTo: "
+                     "%.*s\r\nCall-ID: %.*s\r\nCSeq: %u ACK\r\nContent-Length: 0\r\n\r\n",
+                     ruri, SLICE_FMT(m->via.raw), SLICE_FMT(m->from), SLICE_FMT(m->to),
+                     SLICE_FMT(m->call_id), (unsigned)m->cseq);
+    if (c && k > 0 && (size_t)k < n->out_cap && conn_send(c, n->out_buf, (size_t)k) < 0)
+        LOG_INFO("xmpp-gw", "ACK of %d to our INVITE not sent: connection lost", m->status);
+}
+
+bool gw_sip_on_response(struct node *n, struct conn *c, const struct sip_msg *m)
 {
     struct xmpp_gateway *g = n->gateway;
     if (!g || m->via.branch.len < 8 || memcmp(m->via.branch.p, "z9hG4bKX", 8) != 0)
@@ -227,7 +249,9 @@ bool gw_sip_on_response(struct node *n, const struct sip_msg *m)
     if (!r)
         return false;
     if (m->status < 200)
-        return true; /* non-INVITE: a provisional changes nothing */
+        return true; /* a provisional changes nothing (INVITE too: the timeout stands) */
+    if (m->status >= 300 && strcmp(r->method, "INVITE") == 0)
+        ack_non2xx(n, c, r, m);
     if (m->status == 503 && r->target + 1 < n->n_next_hops) {
         hmap_del(&g->reqs, r->branch, strlen(r->branch));
         r->branch[0] = '\0';

@@ -20,8 +20,15 @@
 #     session from Redis and delivers it; bob's reply, failed over to node2,
 #     is still inside the dialog with a higher CSeq;
 #  5. BYE through node2 -> 200, bob sees <gone/>, the records leave Redis, a
-#     MESSAGE after it gets 481, and bob's next message is page mode again;
-#  6. refusals: a user without XMPP access (403), an audio call (488 with a
+#     MESSAGE after it gets 481;
+#  6. bob writes first: alice takes sessions (she INVITEd before), so the
+#     gateway INVITEs her (m=message 5060 sip null, our pool Contact, trust
+#     header); bob's second stanza waits on that INVITE; after her 200 an
+#     ACK, then both MESSAGEs in the dialog in order (CSeq 2, 3); her reply
+#     and BYE inside it;
+#  7. our INVITE answered 488 (an endpoint without IM sessions): ACKed, the
+#     text sent page mode; answered 480: bob gets <recipient-unavailable/>;
+#  8. refusals: a user without XMPP access (403), an audio call (488 with a
 #     Warning), malformed SDP (400), a re-INVITE in no session (481).
 # Prints the session's round trips (INVITE -> 200, MESSAGE -> 200 and
 # -> bob) and the time node2 took over.
@@ -280,13 +287,69 @@ check(redis("EXISTS", key) == "0", "the session left Redis")
 check(redis("EXISTS", "ep:edgepool:xspair:alice@contoso.test:bob@jabber.test") == "0", "and its pair")
 d.req(c2, "MESSAGE", "too late", "text/plain")
 c2.expect(481, 5, "481 to a MESSAGE after BYE")
-bob("send alice@contoso.test page mode again")
-c, m = next_req(10, "MESSAGE")
-check(m.start.startswith("MESSAGE sip:alice@contoso.test ") and tag_of(m.get("To")) == "",
-      "no session: page mode again")
-ep.reply(c, m, 200)
 
-note("--- 6. refusals")
+note("--- 6. bob starts: alice takes sessions (she INVITEd), so the gateway INVITEs her")
+t0 = time.monotonic()
+bob("send alice@contoso.test are you there?")
+bob("send alice@contoso.test second line")
+c, oi = next_req(10, "INVITE")
+t_out_invite = time.monotonic() - t0
+offer = oi.body.decode()
+check(oi.start.startswith("INVITE sip:alice@contoso.test ") and "m=message 5060 sip null\r\n" in offer
+      and "a=accept-types:text/plain" in offer, "INVITE with m=message 5060 sip null")
+check(tag_of(oi.get("From")) != "" and "bob@jabber.test" in oi.get("From"), "from bob, our tag")
+check("ep-xmpp" in oi.get("Contact"), "our pool Contact: " + oi.get("Contact"))
+check("X-Edgepool-Trust" in [n for n, _ in oi.headers], "with our trust header")
+time.sleep(0.3)  # the second stanza waits on the pending INVITE
+ep.reply(c, oi, 200, to_tag="al1ce", contact="sip:alice@127.0.28.10:5070;transport=tcp",
+         body=LYNC_SDP.replace("127.0.28.11", "127.0.28.10"))
+c, ack = next_req(5, "ACK")
+check(ack.get("Call-ID") == oi.get("Call-ID") and ack.start.startswith("ACK sip:alice@127.0.28.10:5070"),
+      "ACK to alice's Contact")
+c, m1 = next_req(5, "MESSAGE")
+ep.reply(c, m1, 200)
+c, m2 = next_req(5, "MESSAGE")
+ep.reply(c, m2, 200)
+check([m1.body, m2.body] == [b"are you there?", b"second line"], "both queued messages, in order")
+check(all(x.get("Call-ID") == oi.get("Call-ID") and tag_of(x.get("To")) == "al1ce" for x in (m1, m2)),
+      "inside the new dialog")
+check((cseq(m1), cseq(m2)) == (2, 3), "CSeq 2, 3 after the INVITE's 1")
+okey = "ep:edgepool:xsess:" + oi.get("Call-ID")
+check(redis("HGET", okey, "dir") == "o", "our session in Redis (dir o)")
+# alice answers inside it (From/To as the dialog has them), then hangs up
+mark = log_mark(BOB)
+od = Req("MESSAGE", "sip:edge-int.contoso.test:5060;transport=tcp;ep-xmpp", c2,
+         frm="sip:alice@contoso.test", call_id=oi.get("Call-ID"), cseq=1, body="yes, here")
+od.set("From", "<sip:alice@contoso.test>;tag=al1ce").set("To", oi.get("From"))
+c2.send(od)
+c2.expect(200, 5, "200 to alice's MESSAGE in the session we opened")
+saw(r"^MESSAGE chat alice@contoso.test 'yes, here' %s active" % re.escape(oi.get("Call-ID")), mark)
+od.method = "BYE"
+od.branch = "z9hG4bK" + rand()
+od.set("Via", "SIP/2.0/TCP %s:%d;branch=%s" % (c2.local[0], c2.local[1], od.branch))
+od.set("CSeq", "2 BYE").drop("Content-Type")
+od.body = ""
+c2.send(od)
+c2.expect(200, 5, "200 to alice's BYE")
+
+note("--- 7. an INVITE refused 488 (an endpoint without IM sessions): page mode; 480: an error")
+bob("send alice@contoso.test page mode then")
+c, oi = next_req(10, "INVITE")
+ep.reply(c, oi, 488, to_tag="x1")
+c, ack = next_req(5, "ACK")
+check(ack.get("Via").split("branch=")[1] == oi.get("Via").split("branch=")[1], "ACK of the 488, same branch")
+c, m = next_req(10, "MESSAGE")
+check(m.start.startswith("MESSAGE sip:alice@contoso.test ") and tag_of(m.get("To")) == ""
+      and m.body == b"page mode then", "page mode after the 488")
+ep.reply(c, m, 200)
+mark = log_mark(BOB)
+bob("send alice@contoso.test nobody home")
+c, oi = next_req(10, "INVITE")
+ep.reply(c, oi, 480, reason="Temporarily Unavailable", to_tag="x2")
+next_req(5, "ACK")
+saw(r"^MESSAGE error alice@contoso.test .* recipient-unavailable", mark)
+
+note("--- 8. refusals")
 r = invite(c2, "sip:mallory@contoso.test", "sip:bob@jabber.test", LYNC_SDP)
 refused(c2, r, 403, "403: mallory has no XMPP access")
 r = invite(c2, "sip:alice@contoso.test", "sip:bob@jabber.test",
@@ -306,9 +369,9 @@ c2.expect(481, 5, "481 to a re-INVITE of the ended session")
 check(redis("KEYS", "ep:edgepool:xsess:*") == "", "no session records left")
 
 note("figures: INVITE->200 %.1f ms; MESSAGE->200 %s ms; bob's reply->MESSAGE in dialog %.0f ms; "
-     "node2 delivering after node1's death %.0f ms" % (
+     "node2 delivering after node1's death %.0f ms; bob's first message->our INVITE %.0f ms" % (
          t_invite * 1000, "/".join("%.1f" % (x * 1000) for x in rtts), t_reply * 1000,
-         t_takeover * 1000))
+         t_takeover * 1000, t_out_invite * 1000))
 PY
 SC=$!
 wait_until 60 test -e "$WORK/kill-node1" || true

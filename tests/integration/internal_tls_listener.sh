@@ -292,6 +292,17 @@ s2=$(serial 2)
 [ -n "$s2" ] || fail "no internal certificate serial after the reload: $(tail -2 "$WORK/serial2.log")"
 [ "$s1" != "$s2" ] || fail "SIGHUP did not reload the internal certificate (serial $s1 both times)"
 note "internal certificate serial $s1 before SIGHUP, $s2 after"
+# a broken internal certificate file: the reload is refused as a whole, the
+# running certificate stays
+cp "$PKI/edge-int.crt" "$PKI/edge-int.crt.good"
+echo "not a certificate" >"$PKI/edge-int.crt"
+mark=$(wc -l <"$WORK/node1.log")
+ep_kill node1 HUP
+wait_until 10 sh -c "tail -n +$((mark + 1)) '$WORK/node1.log' | grep -q 'reload failed, keeping the running configuration: internal TLS: '" ||
+    fail "a broken internal certificate was not refused at the reload"
+cp "$PKI/edge-int.crt.good" "$PKI/edge-int.crt"
+s3=$(serial 3)
+assert_eq "$s2" "$s3" "internal certificate serial after a refused reload"
 # 5. RFC 5923 inside: node2's next hop fe2.contoso.test:5061 has no listener
 #    (nothing on 127.0.27.15:5061); a front end holding fe2's certificate
 #    connects to node2's internal TLS listener with ";alias" in its Via, and

@@ -8,7 +8,13 @@
  * comes back for its stanza id: an error stanza (mapped), a send failure
  * (mapped), a XEP-0184 receipt (200, we ask for one), or, after
  * GW_MESSAGE_WAIT_MS of silence, 202 Accepted (taken, delivery unknown). A
- * SIP 200 to a message from XMPP becomes a receipt when the sender asked. */
+ * SIP 200 to a message from XMPP becomes a receipt when the sender asked.
+ *
+ * A <message/> from XMPP goes inside the IM session joining the two users
+ * when there is one, opens one when the internal user takes sessions (a
+ * Lync client), else goes page mode (gateway_session.c decides and holds
+ * the sessions); chat states alone (<composing/>, <paused/>) become Lync's
+ * typing INFO inside a session, and are dropped without one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,6 +370,71 @@ static void im_sent(struct node *n, void *arg, int status, const struct sip_msg 
     gw_send_error(n, "message", b->to, b->from, b->id[0] ? b->id : NULL, cond, text);
 }
 
+/* ---- XMPP chat states -> typing in an IM session ---- */
+
+#define NS_CHATSTATES "http://jabber.org/protocol/chatstates"
+
+struct typing_ctx {
+    bool composing;
+    char from[GW_ADDR_MAX]; /* for logs */
+};
+
+static void typing_sent(struct node *n, void *arg, int status, const struct sip_msg *resp)
+{
+    struct gw_sess *s = arg;
+    if (status == 481 || (status == 408 && !resp)) {
+        LOG_INFO("xmpp-gw", "IM session %s between %s and %s is gone (%d): forgotten", s->call_id,
+                 s->sip, s->xmpp, status);
+        gw_sess_forget(n, s);
+    }
+}
+
+static void typing_route(struct node *n, void *arg, struct gw_sess *s, bool sessions)
+{
+    struct typing_ctx *t = arg;
+    struct gw_sess *copy = s && n->gateway && !n->gateway->closing ? malloc(sizeof(*copy)) : NULL;
+    if (copy) {
+        /* Lync's own typing notification: INFO application/xml KeyboardActivity */
+        char hdrs[2500], body[200];
+        *copy = *s;
+        gw_sess_dialog_hdrs(s, "INFO", hdrs, sizeof(hdrs));
+        int k = snprintf(body, sizeof(body),
+                         "<?xml version=\"1.0\"?>\r\n<KeyboardActivity>\r\n  <status "
+                         "status=\"%s\" />\r\n</KeyboardActivity>\r\n",
+                         t->composing ? "type" : "idle");
+        if (gw_sip_request(n, "INFO", s->target, hdrs, "application/xml", body, (size_t)k,
+                           typing_sent, copy, free) < 0)
+            free(copy);
+        else
+            LOG_INFO("xmpp-gw", "%s %s -> INFO KeyboardActivity in IM session %s", t->from,
+                     t->composing ? "composing" : "paused", s->call_id);
+    }
+    free(t);
+}
+
+/* <composing/>, <paused/>, <active/> alone from an XMPP user: typing news
+ * for the internal user when an IM session joins the two (page mode has no
+ * place for it); dropped otherwise. */
+static void typing_from_xmpp(struct node *n, const struct xmpp_stanza *st)
+{
+    bool composing = xmpp_elem_child(st->root, "composing", NS_CHATSTATES) != NULL;
+    if (!composing && !xmpp_elem_child(st->root, "paused", NS_CHATSTATES) &&
+        !xmpp_elem_child(st->root, "active", NS_CHATSTATES))
+        return;
+    char from_aor[GW_ADDR_MAX], to_aor[GW_ADDR_MAX];
+    const char *why;
+    if (gw_jid_to_aor(st->from, strlen(st->from), from_aor, sizeof(from_aor)) < 0 ||
+        gw_jid_to_aor(st->to, strlen(st->to), to_aor, sizeof(to_aor)) < 0 ||
+        gw_policy_check(n, to_aor, gw_addr_domain(slice_cstr(st->from)), &why) != 0)
+        return;
+    struct typing_ctx *t = calloc(1, sizeof(*t));
+    if (!t)
+        return;
+    t->composing = composing;
+    snprintf(t->from, sizeof(t->from), "%s", from_aor);
+    gw_sess_for_reply(n, to_aor, from_aor, typing_route, t);
+}
+
 /* The <body/> to carry: the one in the stanza's language (or without
  * xml:lang), else the first. */
 static const struct xmpp_elem *pick_body(const struct xmpp_stanza *st, const char **lang)
@@ -525,8 +596,10 @@ void gw_im_from_xmpp(struct node *n, const struct xmpp_stanza *st)
     }
     const char *lang = NULL;
     const struct xmpp_elem *body = pick_body(st, &lang);
-    if (!body)
-        return; /* chat states, receipts alone: nothing a MESSAGE carries */
+    if (!body) { /* chat states, receipts alone: nothing a page-mode MESSAGE carries */
+        typing_from_xmpp(n, st);
+        return;
+    }
     char from_aor[GW_ADDR_MAX], to_aor[GW_ADDR_MAX];
     if (gw_jid_to_aor(st->from, strlen(st->from), from_aor, sizeof(from_aor)) < 0 ||
         gw_jid_to_aor(st->to, strlen(st->to), to_aor, sizeof(to_aor)) < 0) {

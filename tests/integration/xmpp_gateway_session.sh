@@ -15,7 +15,8 @@
 #     thread = Call-ID), each 200; Lync's typing INFO -> <composing/>, an
 #     RFC 3994 idle MESSAGE -> <paused/>;
 #  3. bob's reply comes back inside the dialog (alice's Contact as
-#     Request-URI, her Record-Route as Route, the tags swapped);
+#     Request-URI, her Record-Route as Route, the tags swapped), his
+#     <composing/> as Lync's typing INFO (KeyboardActivity) in it;
 #  4. node1 SIGKILLed; alice's next MESSAGE reaches node2, which reads the
 #     session from Redis and delivers it; bob's reply, failed over to node2,
 #     is still inside the dialog with a higher CSeq;
@@ -250,6 +251,13 @@ check(tag_of(m.get("To")) == inv.from_tag and tag_of(m.get("From")) == ltag, "th
 check(m.start.startswith("MESSAGE sip:alice@127.0.28.11:"), "to alice's Contact: " + m.start)
 check(m.get("Route") == FE_RR, "through her Record-Route")
 check(m.body == b"Hi Alice, bob here", "the text")
+first_cseq = cseq(m)
+ep.reply(c, m, 200)
+bob("state alice@contoso.test composing")
+c, m = next_req(10, "INFO")
+check(m.get("Call-ID") == inv.call_id and m.get("Content-Type") == "application/xml"
+      and b'<status status="type" />' in m.body, "bob's <composing/> -> Lync's typing INFO in the dialog")
+check(cseq(m) > first_cseq, "next CSeq (%d)" % cseq(m))
 first_cseq = cseq(m)
 ep.reply(c, m, 200)
 

@@ -23,6 +23,9 @@ struct conn;
  * error, a delivery receipt, a send failure) before it is answered 202
  * Accepted: XMPP acknowledges nothing by itself. */
 #define GW_MESSAGE_WAIT_MS 3000
+/* Our INVITE toward the inside (an IM session an XMPP user starts), once
+ * a provisional says the callee is alerted: RFC 3261 Timer C. */
+#define GW_INVITE_RINGING_MS 180000
 /* Our SUBSCRIBE toward the inside (an XMPP user watching an internal one). */
 #define GW_SUBSCRIBE_EXPIRES 3600
 /* An internal user's SUBSCRIBE toward XMPP: the Expires we grant, at most. */

@@ -248,8 +248,17 @@ bool gw_sip_on_response(struct node *n, struct conn *c, const struct sip_msg *m)
     struct gw_req *r = hmap_get(&g->reqs, m->via.branch.p, m->via.branch.len);
     if (!r)
         return false;
-    if (m->status < 200)
-        return true; /* a provisional changes nothing (INVITE too: the timeout stands) */
+    if (m->status < 200) {
+        /* non-INVITE: a provisional changes nothing. INVITE: the callee is
+         * alerted (a Lync client shows a toast until its user answers): wait
+         * as long as RFC 3261's Timer C rather than the transaction timeout */
+        if (m->status > 100 && strcmp(r->method, "INVITE") == 0) {
+            r->deadline_ms = node_now_ms(n) + GW_INVITE_RINGING_MS;
+            evtimer_del(r->timer);
+            arm(r, GW_INVITE_RINGING_MS);
+        }
+        return true;
+    }
     if (m->status >= 300 && strcmp(r->method, "INVITE") == 0)
         ack_non2xx(n, c, r, m);
     if (m->status == 503 && r->target + 1 < n->n_next_hops) {

@@ -24,7 +24,8 @@
 #     MESSAGE after it gets 481;
 #  6. bob writes first: alice takes sessions (she INVITEd before), so the
 #     gateway INVITEs her (m=message 5060 sip null, our pool Contact, trust
-#     header); bob's second stanza waits on that INVITE; after her 200 an
+#     header); she rings (180) past the 4 s transaction timeout; bob's
+#     second stanza waits on that INVITE; after her 200 an
 #     ACK, then both MESSAGEs in the dialog in order (CSeq 2, 3); her reply
 #     and BYE inside it;
 #  7. our INVITE answered 488 (an endpoint without IM sessions): ACKed, the
@@ -308,7 +309,12 @@ check(oi.start.startswith("INVITE sip:alice@contoso.test ") and "m=message 5060 
 check(tag_of(oi.get("From")) != "" and "bob@jabber.test" in oi.get("From"), "from bob, our tag")
 check("ep-xmpp" in oi.get("Contact"), "our pool Contact: " + oi.get("Contact"))
 check("X-Edgepool-Trust" in [n for n, _ in oi.headers], "with our trust header")
-time.sleep(0.3)  # the second stanza waits on the pending INVITE
+# alerted, as a Lync client is until its user opens the toast: the gateway
+# waits past its 4 s transaction timeout, the second stanza queued meanwhile
+c.send("SIP/2.0 180 Ringing\r\n" + "".join("Via: %s\r\n" % v for v in oi.all("Via"))
+       + "From: %s\r\nTo: %s;tag=al1ce\r\nCall-ID: %s\r\nCSeq: %s\r\nContent-Length: 0\r\n\r\n"
+       % (oi.get("From"), oi.get("To"), oi.get("Call-ID"), oi.get("CSeq")))
+time.sleep(4.5)
 ep.reply(c, oi, 200, to_tag="al1ce", contact="sip:alice@127.0.28.10:5070;transport=tcp",
          body=LYNC_SDP.replace("127.0.28.11", "127.0.28.10"))
 c, ack = next_req(5, "ACK")

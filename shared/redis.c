@@ -583,6 +583,15 @@ static void conn_error_reason(struct conn *c, short what, int sock_err, char *bu
 
 static void conn_ready(struct conn *c);
 
+/* AUTH toward a sentinel (redis.sentinel_password, _username). */
+static int sentinel_auth(struct conn *c)
+{
+    const struct redis_opts *o = &c->r->o;
+    return o->sentinel_username
+               ? conn_sendf(c, PK_AUTH, "AUTH %s %s", o->sentinel_username, o->sentinel_password)
+               : conn_sendf(c, PK_AUTH, "AUTH %s", o->sentinel_password);
+}
+
 /* Connected (TLS done): sends what this kind of connection says first. */
 static void conn_connected(struct conn *c)
 {
@@ -616,10 +625,17 @@ static void conn_connected(struct conn *c)
                 rc |= conn_sendf(c, PK_SUBSCRIBE, "SUBSCRIBE %s", s->channel);
         break;
     case CONN_SQUERY:
+        /* pipelined: a refused AUTH fails the connection before the answer */
+        if (r->o.sentinel_password)
+            rc |= sentinel_auth(c);
         rc |= conn_sendf(c, PK_GETMASTER, "SENTINEL get-master-addr-by-name %s", r->o.master_name);
         c->st = CS_READY;
         break;
     case CONN_SWATCH:
+        if (r->o.sentinel_password) {
+            rc |= sentinel_auth(c);
+            c->handshake_left++;
+        }
         rc |= conn_sendf(c, PK_PING, "PING");
         c->handshake_left++;
         rc |= conn_sendf(c, PK_SUBSCRIBE, "SUBSCRIBE +switch-master");
@@ -1244,6 +1260,8 @@ static void opts_free(struct redis_opts *o)
     free((char *)o->master_name);
     free((char *)o->username);
     free((char *)o->password);
+    free((char *)o->sentinel_username);
+    free((char *)o->sentinel_password);
     free((char *)o->tls_ca);
     free((char *)o->tls_cert);
     free((char *)o->tls_key);
@@ -1332,6 +1350,8 @@ struct redis *redis_new(struct event_base *base, const struct redis_opts *o,
         dup_opt(o->master_name && *o->master_name ? o->master_name : "mymaster", &oom);
     r->o.username = dup_opt(o->username, &oom);
     r->o.password = dup_opt(o->password, &oom);
+    r->o.sentinel_username = dup_opt(o->sentinel_username, &oom);
+    r->o.sentinel_password = dup_opt(o->sentinel_password, &oom);
     r->o.tls_ca = dup_opt(o->tls_ca, &oom);
     r->o.tls_cert = dup_opt(o->tls_cert, &oom);
     r->o.tls_key = dup_opt(o->tls_key, &oom);

@@ -32,9 +32,11 @@ struct redis_opts {
     int backoff_max_ms;     /* default 5000 */
     /* Added by the implementation (zero = default, so existing initialisers
      * keep working): */
-    const char *tls_server_name; /* name the TLS certificate of every Redis and sentinel must
-                                    carry (and SNI); NULL = the host connected to (an IP
-                                    address is then checked against the certificate's IP SANs) */
+    const char *tls_server_name;   /* name the TLS certificate of every Redis and sentinel must
+                                      carry (and SNI); NULL = the host connected to (an IP
+                                      address is then checked against the certificate's IP SANs) */
+    const char *sentinel_username; /* ACL user at the sentinels, or NULL for the default user */
+    const char *sentinel_password; /* AUTH at the sentinels; NULL: none */
 };
 
 struct redis;

@@ -35,6 +35,8 @@ void redis_config_opts(const struct redis_config *r, struct redis_opts *o)
     o->master_name = r->master_name;
     o->username = r->username;
     o->password = r->password;
+    o->sentinel_username = r->sentinel_username;
+    o->sentinel_password = r->sentinel_password;
     o->db = r->db;
     o->tls = r->tls;
     o->tls_ca = r->tls_ca;

@@ -25,12 +25,14 @@ struct redis_opts;
  * once with "redis_" (the flat names in a daemon's config). Pointers, then
  * the int, then the bool: little padding. */
 #define REDIS_CONFIG_FIELDS(p)                                                                     \
-    char *p##addr;        /* "host:port" */                                                        \
-    char *p##sentinels;   /* "host:port,host:port": Sentinel finds the master */                   \
-    char *p##master_name; /* Sentinel's name of the master */                                      \
-    char *p##username;    /* ACL user */                                                           \
-    char *p##password;    /* AUTH */                                                               \
-    char *p##tls_ca;      /* PEM files for TLS to Redis and the sentinels */                       \
+    char *p##addr;              /* "host:port" */                                                  \
+    char *p##sentinels;         /* "host:port,host:port": Sentinel finds the master */             \
+    char *p##master_name;       /* Sentinel's name of the master */                                \
+    char *p##username;          /* ACL user */                                                     \
+    char *p##password;          /* AUTH */                                                         \
+    char *p##sentinel_username; /* ACL user at the sentinels */                                    \
+    char *p##sentinel_password; /* AUTH at the sentinels */                                        \
+    char *p##tls_ca;            /* PEM files for TLS to Redis and the sentinels */                 \
     char *p##tls_cert;                                                                             \
     char *p##tls_key;                                                                              \
     char *p##tls_server_name; /* the name their certificates carry (and SNI) */                    \
@@ -73,6 +75,12 @@ struct redis_config {
         REDIS_CONFIG_KEY_(type, "username", CFG_STR, username, NULL, 0, 0, "ACL user (Redis 6+)"), \
         REDIS_CONFIG_KEY_(type, "password", CFG_STR, password, NULL, 0, 0,                         \
                           "password (AUTH); unset: none"),                                         \
+        REDIS_CONFIG_KEY_(type, "sentinel_username", CFG_STR, sentinel_username, NULL, 0, 0,       \
+                          "ACL user at the sentinels (Redis 6.2+ Sentinel); unset: the default "   \
+                          "user"),                                                                 \
+        REDIS_CONFIG_KEY_(type, "sentinel_password", CFG_STR, sentinel_password, NULL, 0, 0,       \
+                          "password the sentinels require (their requirepass, or the "             \
+                          "sentinel_username's); unset: none"),                                    \
         REDIS_CONFIG_KEY_(type, "db", CFG_INT, db, "0", 0, 1000, "database number (SELECT)"),      \
         REDIS_CONFIG_KEY_(type, "tls", CFG_BOOL, tls, "false", 0, 0,                               \
                           "TLS to Redis and to the sentinels"),                                    \

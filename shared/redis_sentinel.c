@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 static int parse_port(const char *s, size_t len, uint16_t *out)
@@ -37,7 +38,10 @@ int redis_sentinel_master_reply(const redisReply *rep, struct redis_hostport *ou
         return -1;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
-        snprintf(why, whylen, "%s", rep->str);
+        bool noauth = strncmp(rep->str, "NOAUTH", 6) == 0;
+        snprintf(why, whylen, "%s%s",
+                 noauth ? "authentication required, no redis.sentinel_password configured: " : "",
+                 rep->str);
         return -1;
     }
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||

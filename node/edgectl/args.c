@@ -19,6 +19,9 @@ const struct ctl_optdef ctl_global_opts[] = {
     {"master", 0, OPT_VALUE, "NAME", "Sentinel's name of the master (default mymaster)"},
     {"user", 0, OPT_VALUE, "NAME", "Redis ACL user"},
     {"password", 0, OPT_VALUE, "PW", "Redis password (or EDGEPOOL_REDIS_PASSWORD)"},
+    {"sentinel-user", 0, OPT_VALUE, "NAME", "ACL user at the sentinels"},
+    {"sentinel-password", 0, OPT_VALUE, "PW",
+     "password the sentinels require (or EDGEPOOL_SENTINEL_PASSWORD)"},
     {"tls", 0, OPT_FLAG, NULL, "TLS to Redis"},
     {"ca", 0, OPT_VALUE, "FILE", "CA bundle for TLS to Redis"},
     {"tls-name", 0, OPT_VALUE, "NAME", "name Redis's certificate must carry (default: the host)"},
@@ -61,6 +64,10 @@ static int set_global(struct ctl *c, const struct ctl_optdef *d, const char *v)
         o->user = v;
     else if (strcmp(n, "password") == 0)
         o->password = v;
+    else if (strcmp(n, "sentinel-user") == 0)
+        o->sentinel_user = v;
+    else if (strcmp(n, "sentinel-password") == 0)
+        o->sentinel_password = v;
     else if (strcmp(n, "tls") == 0)
         o->tls = true;
     else if (strcmp(n, "tls-name") == 0)

@@ -5,8 +5,8 @@
  *
  * Keys read from the redis group, as node_config.c names them (each
  * optional): addr, sentinels ("h:p,h:p", or a list of "h:p"), master_name,
- * username, password, db, tls, tls_ca, tls_cert, tls_key, tls_server_name,
- * pool. */
+ * username, password, sentinel_username, sentinel_password, db, tls, tls_ca,
+ * tls_cert, tls_key, tls_server_name, pool. */
 #include <libconfig.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +79,9 @@ static int from_file(struct ctl *c)
                                  *const pw[] = {"password", NULL}, *const ca[] = {"tls_ca", NULL},
                                  *const cert[] = {"tls_cert", NULL},
                                  *const key[] = {"tls_key", NULL}, *const pool[] = {"pool", NULL},
-                                 *const tname[] = {"tls_server_name", NULL};
+                                 *const tname[] = {"tls_server_name", NULL},
+                                 *const suser[] = {"sentinel_username", NULL},
+                                 *const spw[] = {"sentinel_password", NULL};
         if (!o->redis_addr && !o->sentinels) {
             o->sentinels = sentinels_of(c, r);
             if (!o->sentinels)
@@ -91,6 +93,10 @@ static int from_file(struct ctl *c)
             o->user = keep(c, str_of(r, user));
         if (!o->password)
             o->password = keep(c, str_of(r, pw));
+        if (!o->sentinel_user)
+            o->sentinel_user = keep(c, str_of(r, suser));
+        if (!o->sentinel_password)
+            o->sentinel_password = keep(c, str_of(r, spw));
         if (!o->ca)
             o->ca = keep(c, str_of(r, ca));
         if (!o->cert)
@@ -118,6 +124,11 @@ int ctl_config_finish(struct ctl *c)
         const char *env = getenv("EDGEPOOL_REDIS_PASSWORD");
         if (env && *env)
             o->password = env;
+    }
+    if (!o->sentinel_password) {
+        const char *env = getenv("EDGEPOOL_SENTINEL_PASSWORD");
+        if (env && *env)
+            o->sentinel_password = env;
     }
     if (o->config) {
         int rc = from_file(c);

@@ -104,6 +104,8 @@ int ctl_redis_open(struct ctl *c)
         .master_name = c->o.master,
         .username = c->o.user,
         .password = c->o.password,
+        .sentinel_username = c->o.sentinel_user,
+        .sentinel_password = c->o.sentinel_password,
         .db = c->o.db,
         .tls = c->o.tls,
         .tls_ca = c->o.ca,

@@ -32,6 +32,7 @@ struct ctl_opts {
     const char *sentinels;  /* "host:port,host:port" or NULL */
     const char *master;     /* Sentinel's master name */
     const char *user, *password;
+    const char *sentinel_user, *sentinel_password; /* AUTH at the sentinels */
     bool tls;
     const char *ca, *cert, *key; /* TLS to Redis */
     const char *tls_name;        /* the name Redis's certificate must carry */

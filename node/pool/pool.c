@@ -68,23 +68,12 @@ static struct pool *pool_new(struct node *n, char *err, size_t errlen)
         return NULL;
     }
     p->node = n;
-    struct redis_opts o = {
-        .addr = c->redis_addr && *c->redis_addr ? c->redis_addr : NULL,
-        .sentinels = c->redis_sentinels && *c->redis_sentinels ? c->redis_sentinels : NULL,
-        .master_name = c->redis_master_name,
-        .username = c->redis_username,
-        .password = c->redis_password,
-        .db = c->redis_db,
-        .tls = c->redis_tls,
-        .tls_ca = c->redis_tls_ca,
-        .tls_cert = c->redis_tls_cert,
-        .tls_key = c->redis_tls_key,
-        .tls_server_name = c->redis_tls_server_name,
-        .connect_timeout_ms = 1000,
-        .command_timeout_ms = 1000,
-        .backoff_min_ms = 100,
-        .backoff_max_ms = 2000,
-    };
+    struct redis_opts o;
+    redis_config_opts(&c->redis, &o);
+    o.connect_timeout_ms = 1000;
+    o.command_timeout_ms = 1000;
+    o.backoff_min_ms = 100;
+    o.backoff_max_ms = 2000;
     char why[256] = "";
     p->redis = redis_new(n->base, &o, on_state, p, why, sizeof(why));
     if (!p->redis) {
@@ -185,6 +174,10 @@ void pool_check_reload(const struct pool *p, const struct node_config *old,
         {"redis.master_name", !same(old->redis_master_name, fresh->redis_master_name)},
         {"redis.username", !same(old->redis_username, fresh->redis_username)},
         {"redis.password", !same(old->redis_password, fresh->redis_password)},
+        {"redis.sentinel_username",
+         !same(old->redis_sentinel_username, fresh->redis_sentinel_username)},
+        {"redis.sentinel_password",
+         !same(old->redis_sentinel_password, fresh->redis_sentinel_password)},
         {"redis.db", old->redis_db != fresh->redis_db},
         {"redis.tls", old->redis_tls != fresh->redis_tls},
         {"redis.tls_ca", !same(old->redis_tls_ca, fresh->redis_tls_ca)},

@@ -40,7 +40,7 @@ R1=127.0.24.5 R2=127.0.24.6 R3=127.0.24.7 # Redis hosts (Redis on R1, R2; a Sent
 N1=127.0.24.21                            # edge1
 BAL=127.0.24.11                           # the balancer's own address (DNS :53, admin)
 VIP=127.0.24.10
-PW_NODE=node-pw-$RANDOM$RANDOM PW_CTL=ctl-pw-$RANDOM PW_SENT=sent-pw-$RANDOM
+PW_NODE=node-pw-$RANDOM$RANDOM PW_CTL=ctl-pw-$RANDOM PW_SENT=sent-pw-$RANDOM PW_SCLI=scli-pw-$RANDOM
 PW_REPL=repl-pw-$RANDOM PW_ADMIN=admin-pw-$RANDOM
 
 # ---- the samples: valid, every key, no unknown key ---------------------------
@@ -177,12 +177,13 @@ wait_until 15 linked || fail "the replica did not sync as user replica: $(grep -
 for h in $R1 $R2 $R3; do
     sed -e "s/^bind 10\.0\.0\.5 127\.0\.0\.1/bind $h/" -e "s/10\.0\.0\.5/$R1/g" \
         -e "s|^dir /var/lib/redis|dir $WORK/s-$h|" -e 's/^supervised auto/supervised no/' \
-        -e "s/CHANGE-ME-sentinel/$PW_SENT/" deploy/redis/sentinel.conf.example >"$WORK/sentinel-$h.conf"
+        -e "s/CHANGE-ME-sentinel/$PW_SENT/" -e "s/CHANGE-ME-client-sentinels/$PW_SCLI/g" \
+        deploy/redis/sentinel.conf.example >"$WORK/sentinel-$h.conf"
     echo "sentinel announce-ip $h" >>"$WORK/sentinel-$h.conf"
     mkdir -p "$WORK/s-$h"
     ep_spawn "sentinel-$h" redis-server "$WORK/sentinel-$h.conf" --sentinel
 done
-sent() { redis-cli --raw -h "$1" -p 26379 "${@:2}" 2>&1; }
+sent() { redis-cli --raw -h "$1" -p 26379 -a "$PW_SCLI" --no-auth-warning "${@:2}" 2>&1; }
 sfield() { sent "$1" SENTINEL MASTER edgepool | awk -v k="$2" 'p { print; exit } $0 == k { p = 1 }'; }
 sentinels_ready() {
     [ "$(sfield $R1 num-other-sentinels)" = 2 ] && [ "$(sfield $R1 num-slaves)" = 1 ] &&
@@ -195,6 +196,8 @@ note "3 sentinels from sentinel.conf.example see each other and the replica in $
 assert_eq master "$(sfield $R1 flags)" "Sentinel's view of the master"
 assert_eq 2 "$(sfield $R1 quorum)" "quorum"
 assert_eq "$R1 6379" "$(sent $R2 SENTINEL get-master-addr-by-name edgepool | tr '\n' ' ' | sed 's/ $//')" "the master's address"
+assert_match NOAUTH "$(redis-cli -h $R2 -p 26379 SENTINEL get-master-addr-by-name edgepool 2>&1)" \
+    "the sentinels refuse a client without their password"
 
 # the ACL: the node's user can do what a node does, nothing else
 as_node() { redis-cli --raw -h $R1 -p 6379 --user edgepool --pass "$PW_NODE" --no-auth-warning "$@" 2>&1; }
@@ -255,7 +258,7 @@ unpriv() { # CAPS: UNPRIV=( setpriv ... ) running a command as nobody with only 
 # through the sentinels as Redis user edgepool --------------------------------------
 mkdir -p "$WORK/state" && chown nobody:nogroup "$WORK/state" && chmod 0750 "$WORK/state" && chmod o+rx "$WORK"
 REDIS_GROUP="sentinels = \"$R1:26379,$R2:26379,$R3:26379\"; master_name = \"edgepool\";
-  username = \"edgepool\"; password = \"$PW_NODE\"; pool = \"edgepool\"; snapshot = \"$WORK/state/edgepool-edge1.policy\";"
+  username = \"edgepool\"; password = \"$PW_NODE\"; sentinel_password = \"$PW_SCLI\"; pool = \"edgepool\"; snapshot = \"$WORK/state/edgepool-edge1.policy\";"
 sed -e "s/127\.0\.0\.1:50\(6[01]\)/$N1:50\1/" -e "s/127\.0\.0\.1:8080/$N1:8080/" deploy/edge-node.conf >"$WORK/node-edge1.conf"
 printf 'redis = {\n  %s\n};\n' "$REDIS_GROUP" >>"$WORK/node-edge1.conf"
 chmod 0644 "$WORK/node-edge1.conf"
@@ -288,7 +291,7 @@ sed -e "s/^  listen = \"127\.0\.0\.2\";/  listen = \"$VIP\";/" \
     -e "s/^  listen = \"127\.0\.0\.1:5353\";/  listen = \"$BAL:53\";/" \
     -e "s/^  listen = \"127\.0\.0\.1:8081\";/  listen = \"$BAL:8081\";/" \
     -e "s/ns1\.contoso\.test@127\.0\.0\.1/ns1.contoso.test@$BAL/" \
-    -e "s/^  master_name = \"mymaster\";/  master_name = \"edgepool\"; sentinels = \"$R1:26379,$R2:26379,$R3:26379\";\n  username = \"edgepool\"; password = \"$PW_NODE\";/" \
+    -e "s/^  master_name = \"mymaster\";/  master_name = \"edgepool\"; sentinels = \"$R1:26379,$R2:26379,$R3:26379\";\n  username = \"edgepool\"; password = \"$PW_NODE\"; sentinel_password = \"$PW_SCLI\";/" \
     deploy/edge-balancer.conf >"$WORK/balancer.conf"
 chmod 0644 "$WORK/balancer.conf"
 IBAL=$ROOT/usr/local/sbin/edge-balancer
@@ -316,10 +319,10 @@ assert_no_log "$WORK/balancer1.log" 'NOPERM' "no command of the balancer refused
 # ---- edgectl with its own user ------------------------------------------------------
 CTL=$ROOT/usr/local/bin/edgectl
 timeout 20 "$CTL" --sentinels "$R1:26379,$R2:26379,$R3:26379" --master edgepool --user edgectl \
-    --password "$PW_CTL" pool status >"$WORK/ctl-status.out" 2>&1 || fail "edgectl pool status as user edgectl: $(tail -2 "$WORK/ctl-status.out")"
+    --password "$PW_CTL" --sentinel-password "$PW_SCLI" pool status >"$WORK/ctl-status.out" 2>&1 || fail "edgectl pool status as user edgectl: $(tail -2 "$WORK/ctl-status.out")"
 assert_log "$WORK/ctl-status.out" 'edge1' "edgectl pool status lists edge1"
 timeout 20 "$CTL" --sentinels "$R1:26379,$R2:26379,$R3:26379" --master edgepool --user edgectl \
-    --password "$PW_CTL" sessions >"$WORK/ctl-sessions.out" 2>&1 || fail "edgectl sessions as user edgectl: $(tail -2 "$WORK/ctl-sessions.out")"
+    --password "$PW_CTL" --sentinel-password "$PW_SCLI" sessions >"$WORK/ctl-sessions.out" 2>&1 || fail "edgectl sessions as user edgectl: $(tail -2 "$WORK/ctl-sessions.out")"
 timeout 20 "$CTL" -c "$WORK/node-edge1.conf" allowed add deploy.test >"$WORK/ctl-add.out" 2>&1 ||
     fail "edgectl -c node-edge1.conf (user edgepool) allowed add: $(tail -2 "$WORK/ctl-add.out")"
 note "edgectl: pool status and sessions as user edgectl, a policy change as user edgepool (-c the node's file)"

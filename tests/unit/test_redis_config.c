@@ -40,14 +40,14 @@ static const struct cfg_key *redis_rows(const struct cfg_key *keys, size_t *n)
     return first;
 }
 
-/* Both tables hold the 12 shared rows, in the same order, alike but for the
+/* Both tables hold the 14 shared rows, in the same order, alike but for the
  * docs of addr and pool; the node has snapshot and seed_policy besides. */
 static void test_both_tables(void **state)
 {
     size_t nn, nb;
     const struct cfg_key *n = redis_rows(node_config_keys, &nn);
     const struct cfg_key *b = redis_rows(balancer_config_keys, &nb);
-    assert_int_equal(nb, 12);
+    assert_int_equal(nb, 14);
     assert_true(nn >= nb + 2); /* the node's own keys come after the shared rows */
     for (size_t i = 0; i < nb; i++) {
         assert_string_equal(n[i].path, b[i].path);
@@ -119,6 +119,8 @@ static void test_opts(void **state)
     r.master_name = "m";
     r.username = "u";
     r.password = "p";
+    r.sentinel_username = "su";
+    r.sentinel_password = "sp";
     r.db = 4;
     r.tls = true;
     r.tls_server_name = "redis.test";
@@ -129,6 +131,8 @@ static void test_opts(void **state)
     assert_string_equal(o.master_name, "m");
     assert_string_equal(o.username, "u");
     assert_string_equal(o.password, "p");
+    assert_string_equal(o.sentinel_username, "su");
+    assert_string_equal(o.sentinel_password, "sp");
     assert_int_equal(o.db, 4);
     assert_true(o.tls);
     assert_string_equal(o.tls_server_name, "redis.test");

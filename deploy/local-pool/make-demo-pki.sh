@@ -1,7 +1,7 @@
 #!/bin/bash
 # make-demo-pki.sh DIR -- the demo PKI of the local pool (deploy/local-run.sh),
 # made once: DIR/ca.crt (+ ca.key) "edgepool demo CA", and two certificates
-# it issues, each NAME.crt / NAME.key (EC P-256, PEM, 10 years):
+# it issues (deploy/pki.sh), each NAME.crt / NAME.key (EC P-256, PEM, 10 years):
 #
 #   contoso-edge   the pool's: CN sip.contoso.test, SANs sip.contoso.test,
 #                  node1..node9.contoso.test (each node's FQDN) and
@@ -27,49 +27,16 @@ if [ -s "$OUT/ca.crt" ] && [ -s "$OUT/contoso-edge.crt" ] && [ -s "$OUT/fabrikam
 fi
 TMP=$(mktemp -d "$OUT/.tmp.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
-LOG=$TMP/openssl.log
-die() {
-    echo "make-demo-pki: $*" >&2
-    cat "$LOG" >&2 2>/dev/null
-    exit 1
-}
-newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" >>"$LOG" 2>&1 || die "genpkey $1"; }
-
-newkey "$TMP/ca.key"
-openssl req -new -x509 -key "$TMP/ca.key" -subj "/O=edgepool demo/CN=edgepool demo CA" -days 3650 \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -out "$TMP/ca.crt" >>"$LOG" 2>&1 || die "CA certificate"
-
-leaf() { # NAME CN SAN...
-    local name=$1 cn=$2 san="" n
-    shift 2
-    for n in "$@"; do san="${san:+$san, }DNS:$n"; done
-    cat >"$TMP/$name.ext" <<EXT
-basicConstraints       = critical, CA:FALSE
-keyUsage               = critical, digitalSignature
-extendedKeyUsage       = serverAuth, clientAuth
-subjectAltName         = $san
-subjectKeyIdentifier   = hash
-authorityKeyIdentifier = keyid
-EXT
-    newkey "$TMP/$name.key"
-    openssl req -new -key "$TMP/$name.key" -subj "/O=edgepool demo/CN=$cn" -out "$TMP/$name.csr" >>"$LOG" 2>&1 ||
-        die "request $name"
-    openssl x509 -req -in "$TMP/$name.csr" -CA "$TMP/ca.crt" -CAkey "$TMP/ca.key" -CAcreateserial \
-        -days 3650 -sha256 -extfile "$TMP/$name.ext" -out "$TMP/$name.crt" >>"$LOG" 2>&1 || die "sign $name"
-    openssl verify -CAfile "$TMP/ca.crt" -purpose sslserver "$TMP/$name.crt" >>"$LOG" 2>&1 ||
-        die "$name does not verify as a TLS server"
-    openssl verify -CAfile "$TMP/ca.crt" -purpose sslclient "$TMP/$name.crt" >>"$LOG" 2>&1 ||
-        die "$name does not verify as a TLS client"
-}
+PKI=$(dirname "$0")/../pki.sh
+export PKI_ORG="edgepool demo"
+"$PKI" ca "$TMP" 3650 "edgepool demo CA" || exit 1
 nodes=()
 for i in 1 2 3 4 5 6 7 8 9; do nodes+=("node$i.contoso.test"); done
-leaf contoso-edge sip.contoso.test sip.contoso.test "${nodes[@]}" contoso.test
-leaf fabrikam-edge sip.fabrikam.test sip.fabrikam.test fabrikam.test
+"$PKI" leaf "$TMP" "$TMP" contoso-edge 3650 sip.contoso.test "${nodes[@]}" contoso.test || exit 1
+"$PKI" leaf "$TMP" "$TMP" fabrikam-edge 3650 sip.fabrikam.test fabrikam.test || exit 1
 
-chmod 644 "$TMP"/*.key && chmod 600 "$TMP/ca.key"
 for f in contoso-edge.key contoso-edge.crt fabrikam-edge.key fabrikam-edge.crt ca.key; do
-    mv -f "$TMP/$f" "$OUT/$f" || die "cannot move $f"
+    mv -f "$TMP/$f" "$OUT/$f" || { echo "make-demo-pki: cannot move $f" >&2; exit 1; }
 done
 mv -f "$TMP/ca.crt" "$OUT/ca.crt" # last: its presence means the set is complete
 echo "demo PKI: CA, contoso-edge (sip.contoso.test, node1..9.contoso.test), fabrikam-edge (sip.fabrikam.test) in $OUT"

@@ -24,7 +24,8 @@ struct conn;
  * Accepted: XMPP acknowledges nothing by itself. */
 #define GW_MESSAGE_WAIT_MS 3000
 /* Our INVITE toward the inside (an IM session an XMPP user starts), once
- * a provisional says the callee is alerted: RFC 3261 Timer C. */
+ * a provisional says the callee is alerted: RFC 3261 Timer C; then it is
+ * CANCELled and its waiting stanzas bounced (<recipient-unavailable/>). */
 #define GW_INVITE_RINGING_MS 180000
 /* Our SUBSCRIBE toward the inside (an XMPP user watching an internal one). */
 #define GW_SUBSCRIBE_EXPIRES 3600

@@ -32,6 +32,8 @@ struct gw_req {
     uint64_t deadline_ms;
     struct event *timer;
     gw_resp_fn cb;
+    bool ringing;   /* INVITE: a provisional came (CANCEL it if it times out) */
+    bool cancelled; /* INVITE: CANCEL sent, its caller told 408; the 487 is awaited */
     void *arg;
     void (*free_arg)(void *);
 };
@@ -97,12 +99,68 @@ static void next_target(struct gw_req *r, int status, const char *why)
     finish(r, status >= 500 ? status : 503, NULL);
 }
 
+/* The value of our header name ("From: ") in the request we built. */
+static struct slice own_hdr(const struct gw_req *r, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *p = r->rest, *end = r->rest + r->rest_len; p < end;) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        if (!eol || eol == p)
+            break;
+        if ((size_t)(eol - p) > nl && memcmp(p, name, nl) == 0)
+            return slice_from(p + nl, (size_t)(eol - p) - nl);
+        p = eol + 2;
+    }
+    return slice_from("", 0);
+}
+
+/* RFC 3261 9.1: CANCEL our INVITE r that rang past its time, same branch,
+ * on the connection it went on; r stays until the 487 (or 32 s). */
+static bool cancel_invite(struct gw_req *r)
+{
+    struct node *n = r->node;
+    const struct next_hop *nh = &n->next_hops[r->target];
+    int status = 0;
+    const char *why = NULL;
+    struct conn *c =
+        conn_pool_acquire(n, SIDE_INTERNAL, nh->host, nh->port, nh->tls, r->id, &status, &why);
+    if (!c)
+        return false;
+    struct slice from = own_hdr(r, "From: "), to = own_hdr(r, "To: "),
+                 cid = own_hdr(r, "Call-ID: "), cseq = own_hdr(r, "CSeq: ");
+    int k = snprintf(n->out_buf, n->out_cap,
+                     "CANCEL %.*s SIP/2.0\r\nVia: SIP/2.0/%s %s:%u;branch=%s\r\nMax-Forwards: "
+                     "70\r\nFrom: %.*s\r\nTo: %.*s\r\nCall-ID: %.*s\r\nCSeq: %u CANCEL\r\n"
+                     "Content-Length: 0\r\n\r\n",
+                     (int)(r->line_len > 17 ? r->line_len - 17 : 0), r->line + 7,
+                     nh->tls ? "TLS" : "TCP", n->int_addr.host, n->int_addr.port, r->branch,
+                     SLICE_FMT(from), SLICE_FMT(to), SLICE_FMT(cid),
+                     (unsigned)strtoul(cseq.len ? cseq.p : "1", NULL, 10));
+    return k > 0 && (size_t)k < n->out_cap && conn_send(c, n->out_buf, (size_t)k) == 0;
+}
+
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_req *r = arg;
     uint64_t now = node_now_ms(r->node);
     if (!r->branch[0] && now < r->deadline_ms) { /* waiting for the conn pool */
         attempt(r);
+        return;
+    }
+    if (r->cancelled) { /* no 487 after our CANCEL: done with it */
+        finish(r, 408, NULL);
+        return;
+    }
+    if (r->ringing && r->branch[0] && cancel_invite(r)) {
+        LOG_INFO("xmpp-gw",
+                 "INVITE toward %s:%u rang %d s unanswered: CANCEL sent, 408 to its "
+                 "caller",
+                 r->node->next_hops[r->target].host, r->node->next_hops[r->target].port,
+                 GW_INVITE_RINGING_MS / 1000);
+        r->cb(r->node, r->arg, 408, NULL);
+        r->cb = NULL;
+        r->cancelled = true;
+        arm(r, 32000); /* Timer B's worth for the 487 */
         return;
     }
     LOG_WARN("xmpp-gw", "%s toward %s:%u timed out: 408", r->method,
@@ -248,11 +306,14 @@ bool gw_sip_on_response(struct node *n, struct conn *c, const struct sip_msg *m)
     struct gw_req *r = hmap_get(&g->reqs, m->via.branch.p, m->via.branch.len);
     if (!r)
         return false;
+    if (m->cseq_method_id == SIP_M_CANCEL)
+        return true; /* the answer to our CANCEL: the INVITE's own (487) follows */
     if (m->status < 200) {
         /* non-INVITE: a provisional changes nothing. INVITE: the callee is
          * alerted (a Lync client shows a toast until its user answers): wait
          * as long as RFC 3261's Timer C rather than the transaction timeout */
-        if (m->status > 100 && strcmp(r->method, "INVITE") == 0) {
+        if (m->status > 100 && strcmp(r->method, "INVITE") == 0 && !r->cancelled) {
+            r->ringing = true;
             r->deadline_ms = node_now_ms(n) + GW_INVITE_RINGING_MS;
             evtimer_del(r->timer);
             arm(r, GW_INVITE_RINGING_MS);
@@ -261,7 +322,7 @@ bool gw_sip_on_response(struct node *n, struct conn *c, const struct sip_msg *m)
     }
     if (m->status >= 300 && strcmp(r->method, "INVITE") == 0)
         ack_non2xx(n, c, r, m);
-    if (m->status == 503 && r->target + 1 < n->n_next_hops) {
+    if (m->status == 503 && r->target + 1 < n->n_next_hops && !r->cancelled) {
         hmap_del(&g->reqs, r->branch, strlen(r->branch));
         r->branch[0] = '\0';
         evtimer_del(r->timer);

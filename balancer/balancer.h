@@ -21,7 +21,7 @@ struct balancer {
     struct event_base *base;
     const char *config_path; /* NULL: the embedded default */
     struct balancer_config cfg;
-    struct redis *redis;     /* NULL without a redis group: static nodes only */
+    struct redis *redis; /* NULL without a redis group: static nodes only */
     struct health *health;
     struct dns_server *dns;
     struct vip *vip;

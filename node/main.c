@@ -71,8 +71,8 @@ static int parse_listen(const char *spec, struct listen_addr *a, char *err, size
 }
 
 /* "host:port[;transport=tcp|tls]" */
-static int parse_next_hops(const struct cfg_strlist *l, struct next_hop **out, int *n_out, char *err,
-                           size_t errlen)
+static int parse_next_hops(const struct cfg_strlist *l, struct next_hop **out, int *n_out,
+                           char *err, size_t errlen)
 {
     struct next_hop *hops = calloc((size_t)(l->n ? l->n : 1), sizeof(*hops));
     if (!hops)
@@ -93,7 +93,8 @@ static int parse_next_hops(const struct cfg_strlist *l, struct next_hop **out, i
         hops[i].tls = semi && strstr(semi, "transport=tls");
         if (!hops[i].host[0] || hops[i].port == 0 ||
             (semi && !hops[i].tls && !strstr(semi, "transport=tcp"))) {
-            snprintf(err, errlen, "internal.next_hops: \"%s\" is not host:port[;transport=tcp|tls]", s);
+            snprintf(err, errlen, "internal.next_hops: \"%s\" is not host:port[;transport=tcp|tls]",
+                     s);
             free(hops);
             return -1;
         }
@@ -236,13 +237,17 @@ static void apply_policy(struct node *n)
 }
 
 /* The pool's policy store applied a new policy (pool/policy_redis.h). */
-static void policy_applied(void *arg) { apply_policy(arg); }
+static void policy_applied(void *arg)
+{
+    apply_policy(arg);
+}
 
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
     struct node *n = arg;
     char err[512];
-    LOG_INFO("main", "SIGHUP: reloading %s", n->config_path ? n->config_path : "(embedded default)");
+    LOG_INFO("main", "SIGHUP: reloading %s",
+             n->config_path ? n->config_path : "(embedded default)");
     struct node_config fresh;
     if (node_config_load(&fresh, n->config_path, err, sizeof(err)) < 0) {
         LOG_ERROR("main", "reload refused, keeping the running configuration: %s", err);
@@ -416,7 +421,7 @@ static void node_destroy(struct node *n)
     if (n->pool) /* its pending callbacks run now, before what they refer to goes */
         pool_free(n->pool);
     n->pool = NULL;
-    xmpp_stop(n); /* after the resolver: its cancelled lookups still find their streams */
+    xmpp_stop(n);         /* after the resolver: its cancelled lookups still find their streams */
     xmpp_gateway_free(n); /* after xmpp_stop and pool_free: both still report to it */
     conn_close_all(n);
     /* transactions left at exit */
@@ -518,8 +523,8 @@ int main(int argc, char **argv)
     n->ev_housekeeping = event_new(n->base, -1, EV_PERSIST, housekeeping, n);
     struct timeval one = {1, 0};
     event_add(n->ev_housekeeping, &one);
-    LOG_INFO("main", "edge-node %s (%s) started: pool %s, policy version %llu, %s", EDGEPOOL_VERSION,
-             n->cfg.node_id, n->cfg.pool_fqdn,
+    LOG_INFO("main", "edge-node %s (%s) started: pool %s, policy version %llu, %s",
+             EDGEPOOL_VERSION, n->cfg.node_id, n->cfg.pool_fqdn,
              (unsigned long long)policy_version(n->policy->current(n->policy)),
              path ? path : "embedded default configuration");
     event_base_dispatch(n->base);

@@ -60,8 +60,8 @@ struct node {
     struct resolver *resolver;
     struct policy_store *policy;
     struct throttle *throttle;
-    struct pool *pool; /* the pool's shared state in Redis (node/pool/); NULL: none */
-    struct xmpp *xmpp; /* XMPP s2s streams (node/xmpp/xmpp.h); NULL before xmpp_start */
+    struct pool *pool;            /* the pool's shared state in Redis (node/pool/); NULL: none */
+    struct xmpp *xmpp;            /* XMPP s2s streams (node/xmpp/xmpp.h); NULL before xmpp_start */
     struct xmpp_gateway *gateway; /* SIP<->XMPP gateway (node/xmpp/gateway.h); NULL: none */
 
     struct listen_addr int_addr, ext_addr;
@@ -81,7 +81,7 @@ struct node {
     unsigned n_conns;
 
     uint64_t next_conn_id, next_txn_id, branch_seq;
-    char branch_prefix[24]; /* "z9hG4bKE" + 8 hex of the node id */
+    char branch_prefix[24];                                /* "z9hG4bKE" + 8 hex of the node id */
     const struct timeval *tv_txn, *tv_timer_c, *tv_linger; /* common timeouts */
 
     int outgoing_tls_count; /* from the access-edge settings */

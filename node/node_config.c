@@ -12,7 +12,9 @@
 #include "tls.h"
 
 #define K(path, type, field, def, min, max, doc)                                                   \
-    {path, type, offsetof(struct node_config, field), def, min, max, doc}
+    {                                                                                              \
+        path, type, offsetof(struct node_config, field), def, min, max, doc                        \
+    }
 
 const struct cfg_key node_config_keys[] = {
     K("node.id", CFG_STR, node_id, "edge1", 0, 0, "this node's id in the pool"),
@@ -197,7 +199,10 @@ void node_config_internal_tls(const struct node_config *c, struct internal_tls_f
     f->crl = c->internal_tls_crl ? c->internal_tls_crl : c->internal_tls_ca ? NULL : c->tls_crl;
 }
 
-void node_config_free(struct node_config *c) { cfg_table_free(node_config_keys, c); }
+void node_config_free(struct node_config *c)
+{
+    cfg_table_free(node_config_keys, c);
+}
 
 bool node_config_has_redis(const struct node_config *c)
 {

@@ -16,13 +16,13 @@
 struct node_config {
     /* node */
     char *node_id;
-    char *pool_fqdn;     /* Record-Route toward partners, certificate name */
-    char *node_fqdn;     /* this node's own name (a SAN of the pool certificate) */
+    char *pool_fqdn; /* Record-Route toward partners, certificate name */
+    char *node_fqdn; /* this node's own name (a SAN of the pool certificate) */
     char *log_level;
     bool log_syslog;
     /* internal side (front-end pool) */
-    char *internal_listen;      /* "127.0.0.1:5060", TCP */
-    char *internal_rr_host;     /* Record-Route host facing inside; default: listen address */
+    char *internal_listen;        /* "127.0.0.1:5060", TCP */
+    char *internal_rr_host;       /* Record-Route host facing inside; default: listen address */
     struct cfg_strlist next_hops; /* "host:port[;transport=tcp|tls]", tried in order */
     char *internal_tls_listen; /* "10.0.0.21:5061": SIP over mutual TLS from the front ends; NULL:
                                   off */
@@ -32,8 +32,8 @@ struct node_config {
     struct cfg_strlist
         internal_tls_peers; /* names a front end's certificate may carry; empty: any */
     /* external side (federation) */
-    char *external_listen;      /* "127.0.0.1:5061", TLS */
-    char *external_rr_host;     /* Record-Route host facing partners; default: pool_fqdn */
+    char *external_listen;  /* "127.0.0.1:5061", TLS */
+    char *external_rr_host; /* Record-Route host facing partners; default: pool_fqdn */
     struct cfg_strlist proxy_protocol_from; /* balancer addresses whose PROXY v2 header is
                                                believed (numeric, canonical); empty: none */
     /* TLS */
@@ -47,21 +47,21 @@ struct node_config {
     int max_connections;
     int max_conns_per_source;
     int idle_timeout_s;
-    int keepalive_s;      /* CRLF ping interval on idle outbound conns, 0 = off */
+    int keepalive_s; /* CRLF ping interval on idle outbound conns, 0 = off */
     int connect_timeout_ms;
-    int txn_timeout_ms;   /* Timer B / F: 64*T1 */
-    int timer_c_s;        /* INVITE proxy Timer C */
-    int retry_after_s;    /* Retry-After sent with 503 */
+    int txn_timeout_ms; /* Timer B / F: 64*T1 */
+    int timer_c_s;      /* INVITE proxy Timer C */
+    int retry_after_s;  /* Retry-After sent with 503 */
     /* redis: the pool's shared state (node/pool/), shared/redis_config.h.
      * Neither addr nor sentinels set = the embedded default: one node, its
      * state in memory. */
     REDIS_CONFIG_MEMBER;
-    char *redis_snapshot;    /* local policy snapshot; default /var/lib/edgepool/<pool>-<id>.policy */
-    bool redis_seed_policy;  /* an empty pool's policy is seeded from this file's policy group */
+    char *redis_snapshot; /* local policy snapshot; default /var/lib/edgepool/<pool>-<id>.policy */
+    bool redis_seed_policy; /* an empty pool's policy is seeded from this file's policy group */
     /* admin: the HTTP admin endpoint (node/admin/admin.h) */
-    char *admin_listen;            /* "127.0.0.1:8080"; "" = off */
+    char *admin_listen;             /* "127.0.0.1:8080"; "" = off */
     struct cfg_strlist admin_allow; /* source addresses / prefixes allowed */
-    char *admin_token;             /* bearer token for state-changing calls; unset = they are off */
+    char *admin_token; /* bearer token for state-changing calls; unset = they are off */
 };
 
 extern const struct cfg_key node_config_keys[];

@@ -208,8 +208,8 @@ static bool peer_addr(struct evhttp_request *req, struct sockaddr_storage *ss)
     const struct sockaddr *sa = evhttp_connection_get_addr(conn);
     memset(ss, 0, sizeof(*ss));
     if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
-        memcpy(ss, sa, sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                                : sizeof(struct sockaddr_in6));
+        memcpy(ss, sa,
+               sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
         return true;
     }
     char *host = NULL;
@@ -333,8 +333,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
         return;
     }
     unsigned m = (type == EVHTTP_REQ_GET || type == EVHTTP_REQ_HEAD) ? ADMIN_GET
-                 : type == EVHTTP_REQ_POST                            ? ADMIN_POST
-                                                                      : 0;
+                 : type == EVHTTP_REQ_POST                           ? ADMIN_POST
+                                                                     : 0;
     if (!(rt->flags & m)) {
         char allow[32];
         snprintf(allow, sizeof(allow), "%s%s%s", (rt->flags & ADMIN_GET) ? "GET, HEAD" : "",
@@ -356,8 +356,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
             return;
         }
     }
-    struct admin_req r = {.ah = ah, .req = req, .out = evbuffer_new(), .peer = peer, .path = path,
-                          .method = m};
+    struct admin_req r = {
+        .ah = ah, .req = req, .out = evbuffer_new(), .peer = peer, .path = path, .method = m};
     if (!r.out) {
         send_text(req, 500, "out of memory", true);
         return;
@@ -495,7 +495,10 @@ int admin_http_route(struct admin_http *ah, const char *path, unsigned flags, ad
     return 0;
 }
 
-const char *admin_http_addr(const struct admin_http *ah) { return ah->addr; }
+const char *admin_http_addr(const struct admin_http *ah)
+{
+    return ah->addr;
+}
 
 static bool copy_out(const char *v, char *buf, size_t len)
 {
@@ -585,8 +588,14 @@ static void json_open(struct json_w *w, const char *key, char open, char close)
     }
 }
 
-void json_obj(struct json_w *w, const char *key) { json_open(w, key, '{', '}'); }
-void json_arr(struct json_w *w, const char *key) { json_open(w, key, '[', ']'); }
+void json_obj(struct json_w *w, const char *key)
+{
+    json_open(w, key, '{', '}');
+}
+void json_arr(struct json_w *w, const char *key)
+{
+    json_open(w, key, '[', ']');
+}
 
 void json_end(struct json_w *w)
 {

@@ -42,11 +42,11 @@ bool admin_prefix_match(const struct admin_prefix *p, size_t n, const struct soc
 /* ---- the server ---------------------------------------------------------- */
 
 struct admin_http_opts {
-    const char *listen;            /* "ip:port" ("[::1]:8080" for IPv6) */
-    const char *const *allow;      /* source prefixes (admin_prefix_parse syntax) */
-    size_t n_allow;                /* 0: no source is allowed */
-    const char *token;             /* bearer token for ADMIN_AUTH routes; NULL/"": none */
-    const char *component;         /* log component, e.g. "admin" */
+    const char *listen;       /* "ip:port" ("[::1]:8080" for IPv6) */
+    const char *const *allow; /* source prefixes (admin_prefix_parse syntax) */
+    size_t n_allow;           /* 0: no source is allowed */
+    const char *token;        /* bearer token for ADMIN_AUTH routes; NULL/"": none */
+    const char *component;    /* log component, e.g. "admin" */
 };
 
 enum admin_route_flags {
@@ -64,9 +64,9 @@ struct admin_req {
     struct evhttp_request *req;
     struct evbuffer *out;
     const char *content_type;
-    const char *peer;      /* "ip:port" of the client, for logs */
-    const char *path;      /* the decoded path, without the query */
-    unsigned method;       /* ADMIN_GET or ADMIN_POST */
+    const char *peer; /* "ip:port" of the client, for logs */
+    const char *path; /* the decoded path, without the query */
+    unsigned method;  /* ADMIN_GET or ADMIN_POST */
 };
 typedef int (*admin_handler)(struct admin_req *r, void *arg);
 

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *field(void *target, const struct cfg_key *k) { return (char *)target + k->offset; }
+static void *field(void *target, const struct cfg_key *k)
+{
+    return (char *)target + k->offset;
+}
 
 static int strlist_from_csv(struct cfg_strlist *l, const char *csv)
 {
@@ -17,7 +20,8 @@ static int strlist_from_csv(struct cfg_strlist *l, const char *csv)
     char *copy = strdup(csv);
     if (!copy)
         return -1;
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
         char **v = realloc(l->v, (size_t)(l->n + 1) * sizeof(char *));
         if (!v || !(v[l->n] = strdup(tok))) {
             free(v ? v : l->v);
@@ -99,8 +103,8 @@ static int where(char *err, size_t errlen, const config_setting_t *s, const char
                  const char *what)
 {
     const char *file = config_setting_source_file(s);
-    snprintf(err, errlen, "%s:%u: %s: %s", file ? file : "(config)",
-             config_setting_source_line(s), path, what);
+    snprintf(err, errlen, "%s:%u: %s: %s", file ? file : "(config)", config_setting_source_line(s),
+             path, what);
     return -1;
 }
 

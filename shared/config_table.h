@@ -20,11 +20,11 @@ struct cfg_strlist {
 };
 
 struct cfg_key {
-    const char *path;  /* "group.key" */
+    const char *path; /* "group.key" */
     enum cfg_type type;
-    size_t offset;     /* of a char *, int, bool or struct cfg_strlist in the target */
-    const char *def;   /* default as text: "5061", "true", "a,b" (list), NULL = unset */
-    long min, max;     /* for CFG_INT */
+    size_t offset;   /* of a char *, int, bool or struct cfg_strlist in the target */
+    const char *def; /* default as text: "5061", "true", "a,b" (list), NULL = unset */
+    long min, max;   /* for CFG_INT */
     const char *doc;
 };
 

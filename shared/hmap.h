@@ -22,7 +22,7 @@ struct hmap {
     struct hmap_entry **buckets;
     size_t nbuckets; /* power of two */
     size_t count;
-    bool ci;         /* keys compared case-insensitively (ASCII) */
+    bool ci; /* keys compared case-insensitively (ASCII) */
 };
 
 /* Initialise an empty map; ci = case-insensitive keys. Returns 0 or -1. */
@@ -35,7 +35,8 @@ int hmap_put(struct hmap *m, const char *key, size_t klen, void *value);
 /* Remove; returns the old value or NULL. */
 void *hmap_del(struct hmap *m, const char *key, size_t klen);
 /* Visit every entry; fn may not modify the map. */
-void hmap_each(const struct hmap *m, void (*fn)(void *arg, const char *key, void *value), void *arg);
+void hmap_each(const struct hmap *m, void (*fn)(void *arg, const char *key, void *value),
+               void *arg);
 uint64_t hmap_hash(const char *key, size_t klen, bool ci);
 
 #endif

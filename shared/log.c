@@ -24,9 +24,18 @@ void log_init(const char *ident, bool use_syslog, enum log_level level)
         openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
-void log_set_level(enum log_level level) { log_current_level = level; }
-enum log_level log_get_level(void) { return log_current_level; }
-const char *log_level_name(enum log_level level) { return level_names[level]; }
+void log_set_level(enum log_level level)
+{
+    log_current_level = level;
+}
+enum log_level log_get_level(void)
+{
+    return log_current_level;
+}
+const char *log_level_name(enum log_level level)
+{
+    return level_names[level];
+}
 
 int log_level_parse(const char *name)
 {

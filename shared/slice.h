@@ -22,12 +22,18 @@ struct slice {
 /* printf("%.*s", SLICE_FMT(s)) */
 #define SLICE_FMT(s) (int)(s).len, (s).p
 
-static inline struct slice slice_from(const char *p, size_t len) { return (struct slice){p, len}; }
+static inline struct slice slice_from(const char *p, size_t len)
+{
+    return (struct slice){p, len};
+}
 static inline struct slice slice_cstr(const char *s)
 {
     return (struct slice){s, s ? strlen(s) : 0};
 }
-static inline bool slice_empty(struct slice s) { return s.len == 0; }
+static inline bool slice_empty(struct slice s)
+{
+    return s.len == 0;
+}
 
 static inline bool slice_eq(struct slice a, struct slice b)
 {

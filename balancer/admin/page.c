@@ -28,7 +28,8 @@ static const char page[] =
     "font-size:.9em}\n"
     ".healthy{background:#d1fadf;color:#05603a}.unhealthy{background:#fee4e2;color:#b42318}\n"
     ".draining{background:#fef0c7;color:#93370d}\n"
-    "tr[data-health=unhealthy] td{color:#8a94a6}tr[data-health=unhealthy] td .badge{color:#b42318}\n"
+    "tr[data-health=unhealthy] td{color:#8a94a6}tr[data-health=unhealthy] td "
+    ".badge{color:#b42318}\n"
     "ul#failovers{list-style:none;padding:0;margin:0}ul#failovers li{padding:.2em 0}\n"
     ".down{color:#b42318;font-weight:600}.up{color:#05603a;font-weight:600}"
     ".muted{color:#8a94a6}\n"
@@ -94,7 +95,8 @@ static const char page[] =
     "  td(tr, p.edge);\n"
     "  td(tr, p.domains.join(\", \"));\n"
     "  td(tr, p.nodes.map((h) => h.node + \" (\" + (h.connections_in + h.connections_out) +\n"
-    "    \" conn\" + (h.transactions ? \", \" + h.transactions + \" txn\" : \"\") + \")\").join(\", "
+    "    \" conn\" + (h.transactions ? \", \" + h.transactions + \" txn\" : \"\") + "
+    "\")\").join(\", "
     "\"));\n"
     "  tr.dataset.nodes = p.nodes.map((h) => h.node).join(\" \");\n"
     "  return tr;\n"
@@ -115,10 +117,12 @@ static const char page[] =
     "function render(s) {\n"
     "  $(\"pool\").textContent = s.pool ? \"pool \" + s.pool : \"(static nodes)\";\n"
     "  const total = s.nodes.length;\n"
-    "  $(\"summary\").textContent = \"balancer \" + s.balancer + \" \\u00b7 \" + s.healthy_nodes +\n"
+    "  $(\"summary\").textContent = \"balancer \" + s.balancer + \" \\u00b7 \" + s.healthy_nodes "
+    "+\n"
     "    \" of \" + total + \" nodes healthy \\u00b7 Redis \" + s.redis + \" \\u00b7 VIP \" +\n"
     "    (s.vip.enabled ? s.vip.listen + \" (\" + (s.vip.connections_open || 0) + \" open, \" +\n"
-    "    (s.vip.pins || 0) + \" pinned sources, \" + (s.vip.repins || 0) + \" re-pins)\" : \"off\") +\n"
+    "    (s.vip.pins || 0) + \" pinned sources, \" + (s.vip.repins || 0) + \" re-pins)\" : "
+    "\"off\") +\n"
     "    \" \\u00b7 updated \" + clock(s.now_ms);\n"
     "  now = s.now_ms;\n"
     "  s.nodes.sort((a, b) => a.id.localeCompare(b.id, undefined, {numeric: true}));\n"
@@ -146,4 +150,7 @@ static const char page[] =
     "</script>\n"
     "</body></html>\n";
 
-void balancer_page_write(struct evbuffer *out) { evbuffer_add(out, page, sizeof(page) - 1); }
+void balancer_page_write(struct evbuffer *out)
+{
+    evbuffer_add(out, page, sizeof(page) - 1);
+}

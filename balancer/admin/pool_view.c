@@ -88,7 +88,7 @@ static void on_change(void *arg, struct health_node *hn, bool gone)
         p->tracked = true;
         p->healthy = hn->healthy;
         record(v, hn->id, hn->healthy ? "up" : "joined",
-                  hn->healthy ? "healthy" : "not healthy yet (checks pending)");
+               hn->healthy ? "healthy" : "not healthy yet (checks pending)");
         if (hn->healthy)
             p->ups++;
         return;
@@ -102,10 +102,10 @@ static void on_change(void *arg, struct health_node *hn, bool gone)
     } else {
         p->downs++;
         record(v, hn->id, "down",
-                  !hn->alive      ? "its liveness expired in the registry"
-                  : hn->draining  ? "draining"
-                  : !hn->check_ok ? "health checks failing"
-                                  : "unhealthy");
+               !hn->alive      ? "its liveness expired in the registry"
+               : hn->draining  ? "draining"
+               : !hn->check_ok ? "health checks failing"
+                               : "unhealthy");
     }
 }
 
@@ -118,7 +118,10 @@ static void poll_done(struct pv_poll *poll)
     free(poll);
 }
 
-static uint64_t to_u64(const char *s) { return s ? strtoull(s, NULL, 10) : 0; }
+static uint64_t to_u64(const char *s)
+{
+    return s ? strtoull(s, NULL, 10) : 0;
+}
 
 static void on_hash(void *arg, const redisReply *reply, const char *err)
 {

@@ -21,14 +21,14 @@ struct pool_view;
 /* A node's registry hash as last read. */
 struct pv_node {
     char id[64];
-    bool have;              /* a hash was read since the node appeared */
-    char state[16];         /* active, drained, stopping */
+    bool have;      /* a hash was read since the node appeared */
+    char state[16]; /* active, drained, stopping */
     char version[32];
-    char admin[80];         /* the node's admin endpoint, "" if none */
+    char admin[80]; /* the node's admin endpoint, "" if none */
     uint64_t load, conns, policy_version, seen_ms, start_ms;
-    char *partners;         /* "edge|domain,domain|in|out|txns;..." (owned), or NULL */
-    uint64_t ups, downs;    /* health changes seen since the balancer started */
-    bool tracked, healthy;  /* the last healthy value seen */
+    char *partners;        /* "edge|domain,domain|in|out|txns;..." (owned), or NULL */
+    uint64_t ups, downs;   /* health changes seen since the balancer started */
+    bool tracked, healthy; /* the last healthy value seen */
 };
 
 /* One health change: a node went down (why says what health saw), came up,

@@ -28,14 +28,15 @@ int dns_server_reload(struct dns_server *d, char *err, size_t errlen);
  * indexes and their names from dns_stats_qtype_name / dns_stats_rcode_name. */
 #define DNS_STATS_QTYPES 8
 #define DNS_STATS_RCODES 8
-const char *dns_stats_qtype_name(int i); /* "A", "AAAA", "SRV", "NS", "SOA", "ANY", "AXFR", "other" */
+const char *
+dns_stats_qtype_name(int i); /* "A", "AAAA", "SRV", "NS", "SOA", "ANY", "AXFR", "other" */
 const char *dns_stats_rcode_name(int i); /* "NOERROR", ..., "BADVERS", "other" */
 
 struct dns_stats {
     uint64_t udp_queries, tcp_queries;
     uint64_t noerror, nxdomain, refused, formerr, notimp, badvers;
-    uint64_t truncated;   /* answers sent with TC=1 because they did not fit */
-    uint64_t ignored;     /* shorter than a header, or a response */
+    uint64_t truncated; /* answers sent with TC=1 because they did not fit */
+    uint64_t ignored;   /* shorter than a header, or a response */
     uint64_t rrl_dropped, rrl_slipped;
     uint64_t tcp_accepted, tcp_refused;
     uint64_t rebuilds;

@@ -186,8 +186,8 @@ size_t node_admin_partners(struct node *n, char *buf, size_t len)
         char doms[600] = "";
         size_t dl = 0;
         for (int k = 0; k < p->n_domains && dl < sizeof(doms); k++)
-            dl += (size_t)snprintf(doms + dl, sizeof(doms) - dl, "%s%s", k ? "," : "",
-                                   p->domains[k]);
+            dl +=
+                (size_t)snprintf(doms + dl, sizeof(doms) - dl, "%s%s", k ? "," : "", p->domains[k]);
         if (dl >= sizeof(doms))
             continue;
         int w = snprintf(buf + o, len - o, "%s%s|%s|%u|%u|%u", o ? ";" : "", p->edge, doms,
@@ -365,8 +365,14 @@ static int drain_call(struct admin_req *r, struct node *n, bool on)
     return admin_reply_json(r, 200);
 }
 
-static int call_drain(struct admin_req *r, void *arg) { return drain_call(r, arg, true); }
-static int call_undrain(struct admin_req *r, void *arg) { return drain_call(r, arg, false); }
+static int call_drain(struct admin_req *r, void *arg)
+{
+    return drain_call(r, arg, true);
+}
+static int call_undrain(struct admin_req *r, void *arg)
+{
+    return drain_call(r, arg, false);
+}
 
 /* ---- start, reload, stop ---------------------------------------------- */
 

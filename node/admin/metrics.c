@@ -32,9 +32,9 @@ struct family {
 };
 
 struct metrics {
-    uint64_t req[2][2][N_METHODS];                     /* dir, side, method */
-    uint64_t resp[2][2][N_METHODS][N_CLASSES][2];      /* dir, side, method, class, local */
-    struct hmap by_name;                               /* name -> struct family */
+    uint64_t req[2][2][N_METHODS];                /* dir, side, method */
+    uint64_t resp[2][2][N_METHODS][N_CLASSES][2]; /* dir, side, method, class, local */
+    struct hmap by_name;                          /* name -> struct family */
     struct family *first, *last;
     size_t n_families;
     struct {
@@ -296,8 +296,8 @@ void metrics_sip_request(struct metrics *m, enum metrics_dir dir, int side, int 
         m->req[dir & 1][side & 1][method_idx(method)]++;
 }
 
-void metrics_sip_response(struct metrics *m, enum metrics_dir dir, int side, int method,
-                          int status, bool local)
+void metrics_sip_response(struct metrics *m, enum metrics_dir dir, int side, int method, int status,
+                          bool local)
 {
     if (!m || status < 100 || status > 699)
         return;

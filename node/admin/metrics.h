@@ -88,8 +88,8 @@ enum metrics_dir { METRICS_RECEIVED = 0, METRICS_SENT = 1 };
 void metrics_sip_request(struct metrics *m, enum metrics_dir dir, int side, int method);
 /* A response received from side, or sent to side; method: its CSeq method;
  * local: the node's own answer (else relayed). */
-void metrics_sip_response(struct metrics *m, enum metrics_dir dir, int side, int method,
-                          int status, bool local);
+void metrics_sip_response(struct metrics *m, enum metrics_dir dir, int side, int method, int status,
+                          bool local);
 /* Totals over methods and classes (for /status). */
 uint64_t metrics_sip_requests(const struct metrics *m, enum metrics_dir dir);
 uint64_t metrics_sip_responses(const struct metrics *m, enum metrics_dir dir);

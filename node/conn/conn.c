@@ -32,9 +32,13 @@ struct conn_domain {
     char name[];
 };
 
-static const char *side_name(enum conn_side s) { return s == SIDE_INTERNAL ? "internal" : "external"; }
+static const char *side_name(enum conn_side s)
+{
+    return s == SIDE_INTERNAL ? "internal" : "external";
+}
 
-static void addr_to_str(const struct sockaddr *sa, char *ip, size_t iplen, char *full, size_t fulllen)
+static void addr_to_str(const struct sockaddr *sa, char *ip, size_t iplen, char *full,
+                        size_t fulllen)
 {
     uint16_t port = 0;
     if (sa->sa_family == AF_INET) {
@@ -96,8 +100,8 @@ void conn_close(struct conn *c, const char *why)
         return;
     bool was_open = c->state == CONN_OPEN;
     c->state = CONN_CLOSED;
-    LOG_DEBUG("conn", "%s %s connection %s closed: %s", side_name(c->side),
-              c->tls ? "TLS" : "TCP", c->peer_str, why);
+    LOG_DEBUG("conn", "%s %s connection %s closed: %s", side_name(c->side), c->tls ? "TLS" : "TCP",
+              c->peer_str, why);
     if (c->pool)
         conn_pool_conn_gone(c->pool, c, was_open);
     proxy_conn_closed(c->node, c);
@@ -289,8 +293,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
             const char *why = sys ? evutil_socket_error_to_string(sock_err)
                                   : "closed by the peer before the TLS handshake";
             if (c->outbound)
-                LOG_WARN("conn", "%s connect to %s%s%s failed: %s", side_name(c->side),
-                         c->peer_str, c->target ? " for " : "", c->target ? c->target : "", why);
+                LOG_WARN("conn", "%s connect to %s%s%s failed: %s", side_name(c->side), c->peer_str,
+                         c->target ? " for " : "", c->target ? c->target : "", why);
             else
                 LOG_DEBUG("conn", "%s connection from %s: %s", side_name(c->side), c->peer_str,
                           why);
@@ -345,8 +349,8 @@ static struct conn *conn_new(struct node *n, enum conn_side side, bool tls, bool
     c->tls = tls;
     c->outbound = outbound;
     c->state = CONN_CONNECTING;
-    memcpy(&c->peer, sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                   : sizeof(struct sockaddr_in));
+    memcpy(&c->peer, sa,
+           sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     addr_to_str(sa, c->peer_ip, sizeof(c->peer_ip), c->peer_str, sizeof(c->peer_str));
     if (hmap_put(&n->conns, (const char *)&c->id, sizeof(c->id), c) < 0) {
         free(c);
@@ -447,15 +451,16 @@ int conn_set_peer(struct conn *c, const struct sockaddr *sa)
     uintptr_t from_src = (uintptr_t)hmap_get(&n->conns_by_src, ip, strlen(ip));
     if (from_src >= (uintptr_t)n->cfg.max_conns_per_source) {
         n->stats.conns_refused++;
-        LOG_WARN("conn", "%s connection from %s (through %s) refused: too many connections from "
-                         "this source",
+        LOG_WARN("conn",
+                 "%s connection from %s (through %s) refused: too many connections from "
+                 "this source",
                  side_name(c->side), full, c->peer_str);
         conn_close(c, "too many connections from this source");
         return -1;
     }
     src_count_add(n, c->peer_ip, -1);
-    memcpy(&c->peer, sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                   : sizeof(struct sockaddr_in));
+    memcpy(&c->peer, sa,
+           sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", ip);
     snprintf(c->peer_str, sizeof(c->peer_str), "%s", full);
     src_count_add(n, c->peer_ip, +1);
@@ -468,11 +473,12 @@ static void listener_error_cb(struct evconnlistener *l, void *arg)
     LOG_ERROR("conn", "accept failed: %s (continuing)", evutil_socket_error_to_string(err));
 }
 
-static struct evconnlistener *listen_on(struct node *n, const struct listen_addr *a, const char *what)
+static struct evconnlistener *listen_on(struct node *n, const struct listen_addr *a,
+                                        const char *what)
 {
     struct evconnlistener *l = evconnlistener_new_bind(
-        n->base, accept_cb, n, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
-        (const struct sockaddr *)&a->sa, (int)a->salen);
+        n->base, accept_cb, n, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+        1024, (const struct sockaddr *)&a->sa, (int)a->salen);
     if (!l) {
         LOG_ERROR("conn", "cannot listen for %s on %s:%u: %s", what, a->host, a->port,
                   strerror(errno));
@@ -561,7 +567,8 @@ struct conn *conn_connect(struct node *n, enum conn_side side, const struct sock
         return NULL;
     }
     conn_setup_bev(c);
-    struct timeval ct = {n->cfg.connect_timeout_ms / 1000, (n->cfg.connect_timeout_ms % 1000) * 1000};
+    struct timeval ct = {n->cfg.connect_timeout_ms / 1000,
+                         (n->cfg.connect_timeout_ms % 1000) * 1000};
     bufferevent_set_timeouts(c->bev, &ct, &ct);
     if (bufferevent_socket_connect(c->bev, (struct sockaddr *)sa, (int)salen) < 0) {
         LOG_WARN("conn", "connect to %s failed at once: %s", c->peer_str, strerror(errno));

@@ -37,18 +37,18 @@ struct conn {
     bool close_after; /* close once the output is flushed / the loop ends */
     struct bufferevent *bev;
     struct sockaddr_storage peer;
-    char peer_str[64];  /* "ip:port" for logs */
+    char peer_str[64]; /* "ip:port" for logs */
     char peer_ip[48];
 
     /* TLS identity of the peer after the handshake */
     char *names[CONN_MAX_NAMES]; /* subjectAltName dNSNames (or CN), owned */
     int n_names;
-    char cert_info[256];         /* issuer / serial / subject, for the watch list */
-    char *target;                /* outbound: the name the certificate must carry, owned */
+    char cert_info[256]; /* issuer / serial / subject, for the watch list */
+    char *target;        /* outbound: the name the certificate must carry, owned */
 
-    uint64_t last_send_ms;       /* for CRLF keepalives on idle outbound conns */
-    struct conn_pool *pool;      /* outbound: the pool it belongs to */
-    struct txn *pending;         /* client transactions sent here, awaiting a response */
+    uint64_t last_send_ms;  /* for CRLF keepalives on idle outbound conns */
+    struct conn_pool *pool; /* outbound: the pool it belongs to */
+    struct txn *pending;    /* client transactions sent here, awaiting a response */
 
     /* domains this conn has been verified to speak for (inbound federation) */
     struct conn_domain *domains;

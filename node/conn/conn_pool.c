@@ -73,7 +73,8 @@ static struct conn *open_one(struct conn_pool *p)
     if (p->n_addrs == 0)
         return NULL;
     const struct sockaddr_storage *sa = &p->addrs[p->addr_idx % p->n_addrs];
-    socklen_t len = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    socklen_t len =
+        sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     struct conn *c = conn_connect(p->node, p->side, (const struct sockaddr *)sa, len, p->tls,
                                   p->tls ? p->host : NULL);
     if (!c) {
@@ -121,8 +122,8 @@ static void resolved_cb(void *arg, int status, const struct sockaddr_storage *ad
     p->n_waiters = p->cap_waiters = 0;
     if (p->n_addrs == 0)
         LOG_WARN("pool", "cannot resolve %s: %s; %d waiting request(s) fail", p->host,
-                 status == RESOLVER_NXDOMAIN ? "no such name"
-                 : status == RESOLVER_NODATA ? "no address records"
+                 status == RESOLVER_NXDOMAIN  ? "no such name"
+                 : status == RESOLVER_NODATA  ? "no address records"
                  : status == RESOLVER_TIMEOUT ? "DNS timeout"
                                               : "DNS failure",
                  nw);
@@ -130,7 +131,8 @@ static void resolved_cb(void *arg, int status, const struct sockaddr_storage *ad
         if (p->n_addrs)
             proxy_pool_retry(node, w[i]);
         else
-            proxy_pool_failed(node, w[i], status == RESOLVER_TIMEOUT || status == RESOLVER_SERVFAIL ? 503 : 404,
+            proxy_pool_failed(node, w[i],
+                              status == RESOLVER_TIMEOUT || status == RESOLVER_SERVFAIL ? 503 : 404,
                               status == RESOLVER_TIMEOUT || status == RESOLVER_SERVFAIL
                                   ? "DNS failure resolving the next hop"
                                   : "Next hop has no address");
@@ -201,8 +203,8 @@ void conn_pool_conn_gone(struct conn_pool *p, struct conn *c, bool was_open)
             p->addrs_expire_ms = 0; /* all tried: resolve again next time */
             p->addr_idx = 0;
             p->down_until_ms = node_now_ms(p->node) + POOL_DOWN_MS;
-            LOG_WARN("pool", "%s:%u unreachable on every address: marked down for %d ms",
-                     p->host, p->port, POOL_DOWN_MS);
+            LOG_WARN("pool", "%s:%u unreachable on every address: marked down for %d ms", p->host,
+                     p->port, POOL_DOWN_MS);
         }
     } else if (was_open) {
         p->down_until_ms = 0;
@@ -226,4 +228,7 @@ static void free_pool(void *arg, const char *key, void *value)
     free(p);
 }
 
-void conn_pool_free_all(struct node *n) { hmap_each(&n->pools, free_pool, NULL); }
+void conn_pool_free_all(struct node *n)
+{
+    hmap_each(&n->pools, free_pool, NULL);
+}

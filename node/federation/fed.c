@@ -93,8 +93,8 @@ static int inbound_finish(struct node *n, struct conn *c, struct txn *t, const s
                           struct slice to_aor, const struct fed_decision *d, struct fed_result *r)
 {
     if (d->sip_status) {
-        LOG_INFO("fed", "%s from %s (certificate %s) refused %d: %s", t->remote_domain,
-                 c->peer_str, c->n_names ? c->names[0] : "-", d->sip_status, d->reason);
+        LOG_INFO("fed", "%s from %s (certificate %s) refused %d: %s", t->remote_domain, c->peer_str,
+                 c->n_names ? c->names[0] : "-", d->sip_status, d->reason);
         return refuse(r, d->sip_status, d->reason);
     }
     t->fed_class = d->cls;
@@ -113,8 +113,8 @@ static int inbound_finish(struct node *n, struct conn *c, struct txn *t, const s
                                                  c->cert_info, node_now_ms(n));
         metrics_throttle_verdict(n->metrics, v, false);
         if (v != THROTTLE_OK)
-            LOG_WARN("fed", "discovered partner %s from %s (%s) throttled: %s",
-                     t->remote_domain, c->peer_str, c->cert_info,
+            LOG_WARN("fed", "discovered partner %s from %s (%s) throttled: %s", t->remote_domain,
+                     c->peer_str, c->cert_info,
                      v == THROTTLE_RATE ? "over its message rate, answered 503"
                                         : "over its contact limit (watch list), answered 403");
         if (v == THROTTLE_RATE)
@@ -147,8 +147,10 @@ static void inbound_srv_done(void *arg, int status, const struct srv_target *tg,
     }
     struct slice dom = slice_cstr(t->remote_domain);
     if (status == RESOLVER_TIMEOUT || status == RESOLVER_SERVFAIL || status == RESOLVER_ERROR) {
-        LOG_WARN("fed", "cannot verify %s from %s: DNS failure on _sipfederationtls._tcp.%s, "
-                 "answered 504", t->remote_domain, c->peer_str, t->remote_domain);
+        LOG_WARN("fed",
+                 "cannot verify %s from %s: DNS failure on _sipfederationtls._tcp.%s, "
+                 "answered 504",
+                 t->remote_domain, c->peer_str, t->remote_domain);
         proxy_txn_resume(n, t->id, 504, "Server Time-out (DNS failure verifying the From domain)");
         return;
     }
@@ -160,8 +162,8 @@ static void inbound_srv_done(void *arg, int status, const struct srv_target *tg,
         const char *why = status != RESOLVER_OK
                               ? "Forbidden (no federation SRV record for the From domain)"
                               : "Forbidden (certificate does not match the SRV target)";
-        LOG_WARN("fed", "%s from %s (certificate %s) refused 403: %s", t->remote_domain, c->peer_str,
-                 c->n_names ? c->names[0] : "-",
+        LOG_WARN("fed", "%s from %s (certificate %s) refused 403: %s", t->remote_domain,
+                 c->peer_str, c->n_names ? c->names[0] : "-",
                  status != RESOLVER_OK ? "the domain publishes no _sipfederationtls._tcp SRV"
                                        : "no SRV target is a name of the certificate");
         conn_domain_remember(c, dom, version, false, 403, why);
@@ -235,7 +237,8 @@ int fed_inbound_check(struct node *n, struct conn *c, const struct sip_msg *m, s
     char aor_buf[320];
     struct slice to_aor = t->in_dialog ? SLICE_NULL : uri_aor(m->to_uri, aor_buf, sizeof(aor_buf));
     struct fed_decision d;
-    policy_check_inbound(p, (const char *const *)c->names, (size_t)c->n_names, from_dom, to_aor, &d);
+    policy_check_inbound(p, (const char *const *)c->names, (size_t)c->n_names, from_dom, to_aor,
+                         &d);
     if (d.sip_status || !d.need_srv) {
         if (!d.sip_status) /* the connection speaks for it (the admin endpoint's partners) */
             conn_domain_remember(c, from_dom, policy_version(p), true, 0, NULL);
@@ -247,8 +250,8 @@ int fed_inbound_check(struct node *n, struct conn *c, const struct sip_msg *m, s
      * target (RFC 5922); the answer is cached by the resolver, the verdict on
      * the connection */
     return srv_lookup(n, t, (struct srv_check){n, t->id, c->id, policy_version(p)},
-                      inbound_srv_done, 504, "Server Time-out (DNS failure verifying the From domain)",
-                      r);
+                      inbound_srv_done, 504,
+                      "Server Time-out (DNS failure verifying the From domain)", r);
 }
 
 /* ---- outbound ----------------------------------------------------------- */
@@ -274,16 +277,19 @@ static void outbound_srv_done(void *arg, int status, const struct srv_target *tg
         return;
     char from[100];
     if (status == RESOLVER_NXDOMAIN || status == RESOLVER_NODATA) {
-        LOG_INFO("fed", "no federation route to %s: no _sipfederationtls._tcp SRV, answered 404 "
+        LOG_INFO("fed",
+                 "no federation route to %s: no _sipfederationtls._tcp SRV, answered 404 "
                  "(request from %s)",
                  t->remote_domain, txn_from(n, t, from, sizeof(from)));
         proxy_txn_resume(n, t->id, 404, "Not Found (no federation route to the domain)");
         return;
     }
     if (status != RESOLVER_OK) {
-        LOG_WARN("fed", "DNS failure looking up _sipfederationtls._tcp.%s (%s), answered 503 "
+        LOG_WARN("fed",
+                 "DNS failure looking up _sipfederationtls._tcp.%s (%s), answered 503 "
                  "(request from %s)",
-                 t->remote_domain, resolver_status_name(status), txn_from(n, t, from, sizeof(from)));
+                 t->remote_domain, resolver_status_name(status),
+                 txn_from(n, t, from, sizeof(from)));
         proxy_txn_resume(n, t->id, 503, "Service Unavailable (DNS failure)");
         return;
     }
@@ -312,12 +318,14 @@ int fed_outbound_route(struct node *n, const struct sip_msg *m, struct txn *t, s
     slice_copy(dom, t->remote_domain, sizeof(t->remote_domain));
     struct slice from_dom = uri_host(m->from_uri);
     if (!policy_is_internal_domain(p, from_dom)) {
-        LOG_WARN("fed", "internal request From %.*s: not one of our domains, answered 403 (from %s)",
+        LOG_WARN("fed",
+                 "internal request From %.*s: not one of our domains, answered 403 (from %s)",
                  SLICE_FMT(m->from_uri), txn_from(n, t, from, sizeof(from)));
         return refuse(r, 403, "Forbidden (From domain is not ours)");
     }
     char aor_buf[320];
-    struct slice from_aor = t->in_dialog ? SLICE_NULL : uri_aor(m->from_uri, aor_buf, sizeof(aor_buf));
+    struct slice from_aor =
+        t->in_dialog ? SLICE_NULL : uri_aor(m->from_uri, aor_buf, sizeof(aor_buf));
     struct fed_decision d;
     policy_check_outbound(p, from_aor, dom, &d);
     t->fed_class = d.cls;
@@ -327,7 +335,8 @@ int fed_outbound_route(struct node *n, const struct sip_msg *m, struct txn *t, s
         return refuse(r, d.sip_status, d.reason);
     }
     if (d.cls == FED_INTERNAL) {
-        LOG_INFO("fed", "internal request for our own domain %s reached the edge, answered 404 "
+        LOG_INFO("fed",
+                 "internal request for our own domain %s reached the edge, answered 404 "
                  "(from %s)",
                  t->remote_domain, txn_from(n, t, from, sizeof(from)));
         return refuse(r, 404, "Not Found (an internal domain)");

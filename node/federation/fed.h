@@ -26,7 +26,8 @@ struct fed_result {
 
 int fed_inbound_check(struct node *n, struct conn *c, const struct sip_msg *m, struct txn *t,
                       struct fed_result *r);
-int fed_outbound_route(struct node *n, const struct sip_msg *m, struct txn *t, struct fed_result *r);
+int fed_outbound_route(struct node *n, const struct sip_msg *m, struct txn *t,
+                       struct fed_result *r);
 /* Record a final response for a throttled (discovered) partner's request. */
 void fed_record_response(struct node *n, const struct txn *t, int status);
 

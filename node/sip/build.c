@@ -20,8 +20,14 @@ static void put(struct out *o, const char *s, size_t n)
     memcpy(o->p + o->len, s, n);
     o->len += n;
 }
-static void puts_(struct out *o, const char *s) { put(o, s, strlen(s)); }
-static void put_slice(struct out *o, struct slice s) { put(o, s.p, s.len); }
+static void puts_(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+static void put_slice(struct out *o, struct slice s)
+{
+    put(o, s.p, s.len);
+}
 
 static void putf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void putf(struct out *o, const char *fmt, ...)
@@ -38,7 +44,10 @@ static void putf(struct out *o, const char *fmt, ...)
         o->len += (size_t)n;
 }
 
-static size_t done(struct out *o) { return o->overflow ? 0 : o->len; }
+static size_t done(struct out *o)
+{
+    return o->overflow ? 0 : o->len;
+}
 
 size_t sip_build_response(char *buf, size_t cap, const struct sip_msg *req, int status,
                           const char *reason, const char *to_tag, const char *extra)
@@ -56,8 +65,8 @@ size_t sip_build_response(char *buf, size_t cap, const struct sip_msg *req, int 
         case SIP_HDR_FROM:
         case SIP_HDR_CALL_ID:
         case SIP_HDR_CSEQ: {
-            static const char *const names[] = {[SIP_HDR_FROM] = "From", [SIP_HDR_CALL_ID] = "Call-ID",
-                                                [SIP_HDR_CSEQ] = "CSeq"};
+            static const char *const names[] = {
+                [SIP_HDR_FROM] = "From", [SIP_HDR_CALL_ID] = "Call-ID", [SIP_HDR_CSEQ] = "CSeq"};
             putf(&o, "%s: ", names[h->id]);
             put_slice(&o, h->value);
             puts_(&o, "\r\n");
@@ -104,7 +113,8 @@ static bool is_trust(const struct sip_hdr *h)
     return h->id == SIP_HDR_EP_TRUST || h->id == SIP_HDR_MS_TRUST;
 }
 
-size_t sip_build_forward(char *buf, size_t cap, const struct sip_msg *m, const struct sip_fwd_edits *e)
+size_t sip_build_forward(char *buf, size_t cap, const struct sip_msg *m,
+                         const struct sip_fwd_edits *e)
 {
     struct out o = {buf, 0, cap, false};
     put_slice(&o, m->start_line);

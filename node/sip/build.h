@@ -19,16 +19,17 @@ size_t sip_build_response(char *out, size_t cap, const struct sip_msg *req, int 
                           const char *reason, const char *to_tag, const char *extra);
 
 struct sip_fwd_edits {
-    const char *via;           /* our Via header line(s), CRLF-terminated, go first */
-    const char *record_route;  /* Record-Route line(s) to insert above the others, or NULL */
-    unsigned pop_routes;       /* how many Route values at the top to remove */
-    int max_forwards;          /* new value; -1 leaves the header as is */
-    bool strip_trust;          /* drop X-Edgepool-Trust and ms-edge-proxy-message-trust */
-    const char *extra;         /* header lines to add (our trust header), or NULL */
+    const char *via;          /* our Via header line(s), CRLF-terminated, go first */
+    const char *record_route; /* Record-Route line(s) to insert above the others, or NULL */
+    unsigned pop_routes;      /* how many Route values at the top to remove */
+    int max_forwards;         /* new value; -1 leaves the header as is */
+    bool strip_trust;         /* drop X-Edgepool-Trust and ms-edge-proxy-message-trust */
+    const char *extra;        /* header lines to add (our trust header), or NULL */
 };
 
 /* The request m as forwarded with the edits. */
-size_t sip_build_forward(char *out, size_t cap, const struct sip_msg *m, const struct sip_fwd_edits *e);
+size_t sip_build_forward(char *out, size_t cap, const struct sip_msg *m,
+                         const struct sip_fwd_edits *e);
 
 /* The response m with its top Via value removed (and trust headers stripped
  * when strip_trust). */

@@ -18,26 +18,26 @@
 
 enum sip_hdr_id {
     SIP_HDR_OTHER = 0,
-    SIP_HDR_VIA,            /* v */
-    SIP_HDR_FROM,           /* f */
-    SIP_HDR_TO,             /* t */
-    SIP_HDR_CALL_ID,        /* i */
+    SIP_HDR_VIA,     /* v */
+    SIP_HDR_FROM,    /* f */
+    SIP_HDR_TO,      /* t */
+    SIP_HDR_CALL_ID, /* i */
     SIP_HDR_CSEQ,
-    SIP_HDR_CONTACT,        /* m */
+    SIP_HDR_CONTACT, /* m */
     SIP_HDR_MAX_FORWARDS,
     SIP_HDR_CONTENT_LENGTH, /* l */
     SIP_HDR_CONTENT_TYPE,   /* c */
     SIP_HDR_ROUTE,
     SIP_HDR_RECORD_ROUTE,
     SIP_HDR_EXPIRES,
-    SIP_HDR_EVENT,          /* o */
+    SIP_HDR_EVENT, /* o */
     SIP_HDR_SUBSCRIPTION_STATE,
-    SIP_HDR_SUPPORTED,      /* k */
+    SIP_HDR_SUPPORTED, /* k */
     SIP_HDR_REQUIRE,
     SIP_HDR_PROXY_REQUIRE,
     SIP_HDR_RETRY_AFTER,
-    SIP_HDR_EP_TRUST,       /* X-Edgepool-Trust: our trust header, stripped from outside */
-    SIP_HDR_MS_TRUST,       /* ms-edge-proxy-message-trust: Lync's, stripped from outside */
+    SIP_HDR_EP_TRUST, /* X-Edgepool-Trust: our trust header, stripped from outside */
+    SIP_HDR_MS_TRUST, /* ms-edge-proxy-message-trust: Lync's, stripped from outside */
     SIP_HDR_COUNT
 };
 
@@ -76,7 +76,7 @@ struct sip_via {
     struct slice branch;    /* value of branch=, empty if absent */
     struct slice received;  /* value of received= */
     bool has_rport;
-    struct slice params;    /* everything after the first ';', without it */
+    struct slice params; /* everything after the first ';', without it */
 };
 
 struct sip_uri {
@@ -100,8 +100,8 @@ struct sip_limits {
  * 513 / 494 as noted) when it can still frame the message. */
 enum sip_parse_err {
     SIP_OK = 0,
-    SIP_ERR_START_LINE = -1,     /* bad request or status line */
-    SIP_ERR_HEADER = -2,         /* header line without ':' or bad name */
+    SIP_ERR_START_LINE = -1, /* bad request or status line */
+    SIP_ERR_HEADER = -2,     /* header line without ':' or bad name */
     SIP_ERR_TOO_MANY_HEADERS = -3,
     SIP_ERR_TOO_LARGE = -4,      /* over max_message_size: 513 */
     SIP_ERR_MISSING = -5,        /* a mandatory header is missing (Via, From, To, Call-ID, CSeq) */
@@ -132,19 +132,19 @@ struct sip_msg {
     struct slice body;
 
     /* eagerly parsed */
-    struct sip_via via;      /* the first value of the first Via */
+    struct sip_via via; /* the first value of the first Via */
     struct slice call_id;
     uint32_t cseq;
     struct slice cseq_method;
     enum sip_method cseq_method_id;
-    struct slice from;       /* whole From value */
-    struct slice from_uri;   /* the URI inside From (without <>) */
+    struct slice from;     /* whole From value */
+    struct slice from_uri; /* the URI inside From (without <>) */
     struct slice from_tag;
     struct slice to;
     struct slice to_uri;
-    struct slice to_tag;     /* empty if none */
-    int max_forwards;        /* -1 if absent */
-    long content_length;     /* -1 if absent */
+    struct slice to_tag; /* empty if none */
+    int max_forwards;    /* -1 if absent */
+    long content_length; /* -1 if absent */
 };
 
 /* Stream framing (TCP/TLS): look at buf[0..len) for one message.

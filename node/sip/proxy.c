@@ -30,7 +30,10 @@
     "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, INFO, UPDATE, REFER, "  \
     "PRACK, SERVICE\r\n"
 
-static const char *side_name(enum conn_side s) { return s == SIDE_INTERNAL ? "internal" : "external"; }
+static const char *side_name(enum conn_side s)
+{
+    return s == SIDE_INTERNAL ? "internal" : "external";
+}
 
 /* ---- answering ---------------------------------------------------------- */
 
@@ -57,9 +60,8 @@ static void answer(struct node *n, struct conn *c, const struct sip_msg *m, int 
         snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", n->cfg.retry_after_s);
     enum log_level lvl = logged ? LOG_LVL_DEBUG : status >= 500 ? LOG_LVL_WARN : LOG_LVL_INFO;
     if (log_enabled(lvl))
-        log_write(lvl, "sip", "%.*s from %s %s (From %.*s) answered %d %s",
-                  SLICE_FMT(m->method), side_name(c->side), c->peer_str, SLICE_FMT(m->from_uri),
-                  status, reason);
+        log_write(lvl, "sip", "%.*s from %s %s (From %.*s) answered %d %s", SLICE_FMT(m->method),
+                  side_name(c->side), c->peer_str, SLICE_FMT(m->from_uri), status, reason);
     send_local_response(n, c, m, status, reason, extra[0] ? extra : NULL);
 }
 
@@ -118,7 +120,8 @@ static bool host_is_us(const struct node *n, struct slice host)
 
 /* How many Route values at the top are ours; *peer gets the ep-peer of the
  * first of them ("" if none). */
-static unsigned our_routes(const struct node *n, const struct sip_msg *m, char *peer, size_t peerlen)
+static unsigned our_routes(const struct node *n, const struct sip_msg *m, char *peer,
+                           size_t peerlen)
 {
     unsigned count = 0;
     peer[0] = '\0';
@@ -197,7 +200,8 @@ static void fail_or_failover(struct txn *t, int status, const char *reason)
     txn_reply(t, status, reason);
 }
 
-static int record_route_lines(const struct txn *t, const struct txn_target *tg, char *out, size_t cap)
+static int record_route_lines(const struct txn *t, const struct txn_target *tg, char *out,
+                              size_t cap)
 {
     const struct node *n = t->node;
     const char *peer = t->in_side == SIDE_EXTERNAL ? t->peer : tg->host;
@@ -234,7 +238,8 @@ static void send_current(struct txn *t, const struct sip_msg *m)
     const struct txn_target *tg = &t->targets[t->target_idx];
     int status = 0;
     const char *why = NULL;
-    struct conn *c = conn_pool_acquire(n, tg->side, tg->host, tg->port, tg->tls, t->id, &status, &why);
+    struct conn *c =
+        conn_pool_acquire(n, tg->side, tg->host, tg->port, tg->tls, t->id, &status, &why);
     if (!c) {
         if (status)
             fail_or_failover(t, status, why);
@@ -539,7 +544,8 @@ static void forward_response(struct node *n, struct txn *t, const struct sip_msg
     struct conn *up = conn_by_id(n, t->in_conn);
     if (!up) {
         const struct txn_target *tg = &t->targets[t->target_idx];
-        LOG_INFO("sip", "%d for %s dropped: the %s connection it answers is gone (response from "
+        LOG_INFO("sip",
+                 "%d for %s dropped: the %s connection it answers is gone (response from "
                  "%s:%u%s%s)",
                  m->status, sip_method_name(t->method) ? sip_method_name(t->method) : "request",
                  side_name(t->in_side), tg->host, tg->port, t->remote_domain[0] ? ", " : "",
@@ -567,7 +573,8 @@ static void ack_non2xx(struct node *n, struct txn *t, const struct sip_msg *resp
 static void handle_response(struct node *n, struct conn *c, const struct sip_msg *m)
 {
     n->stats.responses_in++;
-    metrics_sip_response(n->metrics, METRICS_RECEIVED, c->side, m->cseq_method_id, m->status, false);
+    metrics_sip_response(n->metrics, METRICS_RECEIVED, c->side, m->cseq_method_id, m->status,
+                         false);
     struct txn *t = txn_find_client(n, m->via.branch);
     if (!t && xmpp_gateway_sip_response(n, c, m))
         return; /* answers one of the XMPP gateway's own requests */
@@ -604,7 +611,8 @@ static void handle_response(struct node *n, struct conn *c, const struct sip_msg
             t->cancel_pending = false;
             struct sip_msg fwd;
             if (t->fwd && sip_msg_parse(&fwd, t->fwd, t->fwd_len, &n->limits) == SIP_OK) {
-                size_t len = sip_build_cancel_or_ack(n->out_buf, n->out_cap, &fwd, "CANCEL", fwd.to);
+                size_t len =
+                    sip_build_cancel_or_ack(n->out_buf, n->out_cap, &fwd, "CANCEL", fwd.to);
                 if (len)
                     conn_send(c, n->out_buf, len);
             }
@@ -702,9 +710,9 @@ void proxy_on_framing_error(struct node *n, struct conn *c, const char *buf, siz
     int status = too_large ? 513 : 400;
     LOG_INFO("sip", "cannot frame the stream from %s %s (%s): %s; connection closed",
              side_name(c->side), c->peer_str,
-             too_large                          ? "message too large"
-             : why == SIP_ERR_CONTENT_LENGTH    ? "bad or missing Content-Length"
-                                                : "malformed line",
+             too_large                       ? "message too large"
+             : why == SIP_ERR_CONTENT_LENGTH ? "bad or missing Content-Length"
+                                             : "malformed line",
              can_answer ? (too_large ? "answered 513" : "answered 400") : "nothing answerable");
     if (can_answer)
         send_local_response(n, c, &m, status,
@@ -745,8 +753,8 @@ void proxy_txn_timeout(struct node *n, struct txn *t)
     const struct txn_target *tg = &t->targets[t->target_idx];
     char from[200];
     LOG_WARN("sip", "%s relayed to %s:%u timed out; answered 408 to the %s",
-             sip_method_name(t->method) ? sip_method_name(t->method) : "request", tg->host, tg->port,
-             txn_origin(n, t, from, sizeof(from)));
+             sip_method_name(t->method) ? sip_method_name(t->method) : "request", tg->host,
+             tg->port, txn_origin(n, t, from, sizeof(from)));
     /* frees t; answers only if nothing final went up (logged above: one line) */
     txn_reply_logged(t, 408, "Request Timeout", true);
 }

@@ -29,8 +29,6 @@ void proxy_txn_timeout(struct node *n, struct txn *t);
 /* Count of transactions still open (drain waits for zero). */
 size_t proxy_open_transactions(const struct node *n);
 
-
-
 /* Routing of transaction txn_id went on after DNS: status 0 continues (send),
  * otherwise the request is answered with status and reason. */
 void proxy_txn_resume(struct node *n, uint64_t txn_id, int status, const char *reason);

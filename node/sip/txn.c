@@ -158,7 +158,10 @@ void txn_detach_out(struct txn *t)
     t->out_conn = 0;
 }
 
-void txn_arm(struct txn *t, const struct timeval *tv) { evtimer_add(t->timer, tv); }
+void txn_arm(struct txn *t, const struct timeval *tv)
+{
+    evtimer_add(t->timer, tv);
+}
 
 int txn_reparse(const struct txn *t, struct sip_msg *m)
 {

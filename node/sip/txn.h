@@ -37,35 +37,35 @@ struct txn {
     struct node *node;
     enum txn_state state;
     enum sip_method method;
-    bool stateless;        /* ACK for 2xx: forwarded, no response expected */
-    bool provisional;      /* a 1xx came back */
-    bool cancel_pending;   /* CANCEL received before a provisional */
+    bool stateless;      /* ACK for 2xx: forwarded, no response expected */
+    bool provisional;    /* a 1xx came back */
+    bool cancel_pending; /* CANCEL received before a provisional */
     bool cancelled;
     bool in_dialog;
-    int final_up;          /* final status sent upstream, 0 if none */
+    int final_up; /* final status sent upstream, 0 if none */
 
-    char *skey;            /* server transaction key, owned (NULL for stateless) */
+    char *skey; /* server transaction key, owned (NULL for stateless) */
     size_t skey_len;
-    char branch[64];       /* our branch on the client side, "" before sending */
+    char branch[64]; /* our branch on the client side, "" before sending */
 
-    uint64_t in_conn;      /* where the request came from: responses go there */
+    uint64_t in_conn; /* where the request came from: responses go there */
     enum conn_side in_side;
     bool in_tls;                     /* ... over TLS (the internal leg's transport, sip/leg.h) */
-    uint64_t out_conn;     /* where we forwarded it */
+    uint64_t out_conn;               /* where we forwarded it */
     struct txn *out_next, *out_prev; /* on the out conn's pending list */
 
-    char *req;             /* copy of the received request, owned */
+    char *req; /* copy of the received request, owned */
     size_t req_len;
-    char *fwd;             /* INVITE: copy of what we forwarded, owned */
+    char *fwd; /* INVITE: copy of what we forwarded, owned */
     size_t fwd_len;
 
     /* routing decisions, kept for failover and the Record-Route */
     struct txn_target targets[TXN_MAX_TARGETS];
     int n_targets, target_idx;
-    char peer[264];        /* the partner edge FQDN (Record-Route ep-peer) */
-    char trust_hdr[512];   /* our trust header for inbound requests */
+    char peer[264];      /* the partner edge FQDN (Record-Route ep-peer) */
+    char trust_hdr[512]; /* our trust header for inbound requests */
     char remote_domain[256];
-    int fed_class;         /* enum fed_class of the remote domain */
+    int fed_class; /* enum fed_class of the remote domain */
     bool throttled_partner;
 
     struct event *timer;

@@ -182,8 +182,9 @@ void dialback_in_result(struct s2s *s, const struct xmpp_elem *e)
          * which is all the authoritative server could tell us */
         p->pending = false;
         answer_result(s, to, from, true);
-        LOG_INFO(XMPP_LOG, "stream from %s (%s) authenticated for %s: dialback, certificate names it",
-                 from, s->peer_addr, to);
+        LOG_INFO(XMPP_LOG,
+                 "stream from %s (%s) authenticated for %s: dialback, certificate names it", from,
+                 s->peer_addr, to);
         return;
     }
     struct s2s_verify *v = calloc(1, sizeof(*v));
@@ -200,7 +201,8 @@ void dialback_in_result(struct s2s *s, const struct xmpp_elem *e)
     v->key[e->text_len] = '\0';
     v->next = out->verifies;
     out->verifies = v;
-    LOG_DEBUG(XMPP_LOG, "stream %llu from %s: dialback key to verify with %s's authoritative server",
+    LOG_DEBUG(XMPP_LOG,
+              "stream %llu from %s: dialback key to verify with %s's authoritative server",
               (unsigned long long)s->id, from, from);
     if (out->state == S2S_READY)
         dialback_flush_verifies(out);
@@ -223,8 +225,8 @@ void dialback_in_verify(struct s2s *s, const struct xmpp_elem *e)
         dialback_key(s->x, from, to, id, key);
         valid = CRYPTO_memcmp(key, e->text, 64) == 0;
     }
-    LOG_INFO(XMPP_LOG, "dialback: %s (%s) asked about our key for %s -> %s: %s", from,
-             s->peer_addr, to, from, valid ? "valid" : "invalid");
+    LOG_INFO(XMPP_LOG, "dialback: %s (%s) asked about our key for %s -> %s: %s", from, s->peer_addr,
+             to, from, valid ? "valid" : "invalid");
     write_db(s, "verify", to, from, id, valid ? "valid" : "invalid", NULL);
 }
 

@@ -223,8 +223,8 @@ static void try_connect(struct s2s *s)
             break;
         s->state = S2S_CONNECTING;
         s2s_attach(s, bev);
-        socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
-                                                 : sizeof(struct sockaddr_in6);
+        socklen_t len =
+            ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
         if (bufferevent_socket_connect(bev, (const struct sockaddr *)ss, (int)len) == 0)
             return; /* event_cb says how it went */
         bufferevent_free(bev);
@@ -362,8 +362,8 @@ void s2s_out_on_element(struct s2s *s, const struct xmpp_elem *e)
         dialback_out_verify_answer(s, e);
     } else {
         /* stanzas on our outbound stream (no XEP-0288 here) and anything else */
-        LOG_DEBUG(XMPP_LOG, "stream to %s: <%s xmlns='%s'/> ignored in state %d", s->peer,
-                  e->name, e->ns, (int)s->state);
+        LOG_DEBUG(XMPP_LOG, "stream to %s: <%s xmlns='%s'/> ignored in state %d", s->peer, e->name,
+                  e->ns, (int)s->state);
     }
 }
 
@@ -376,9 +376,8 @@ void s2s_out_tls_done(struct s2s *s)
 void s2s_out_ready(struct s2s *s)
 {
     s->state = S2S_READY;
-    LOG_INFO(XMPP_LOG, "stream to %s (%s) ready: %s%s, %zu stanza(s) queued", s->peer,
-             s->peer_addr, s->tls ? "TLS, " : "no TLS, ",
-             s->sasl_done ? "SASL EXTERNAL" : "dialback", s->q_len);
+    LOG_INFO(XMPP_LOG, "stream to %s (%s) ready: %s%s, %zu stanza(s) queued", s->peer, s->peer_addr,
+             s->tls ? "TLS, " : "no TLS, ", s->sasl_done ? "SASL EXTERNAL" : "dialback", s->q_len);
     while (s->q_head) {
         struct s2s_queued *q = s->q_head;
         s->q_head = q->next;

@@ -72,7 +72,7 @@ void sasl_in_auth(struct s2s *s, const struct xmpp_elem *e)
                           : !s->have_rules                 ? "the stream header had no 'from'"
                           : !rules_sasl_allowed(&s->rules) ? "SASL is not allowed for this partner"
                           : !s->cert_verified              ? "no verified client certificate"
-                                                           : "the certificate does not name the partner";
+                                              : "the certificate does not name the partner";
         sasl_failure(s, "not-authorized", why);
         return;
     }

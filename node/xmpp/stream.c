@@ -27,12 +27,12 @@ struct xml_stream {
     struct xml_stream_cbs cbs;
     void *arg;
     size_t max;
-    int depth;              /* 0 outside the header, 1 inside it, 2+ inside an element */
-    struct xnode *header;   /* the stream header, kept while the parser lives */
-    struct xnode *cur;      /* element being built (depth >= 2), NULL between elements */
-    struct xnode *root;     /* the top-level element being built */
-    char content_ns[256];   /* default namespace declared on the header */
-    unsigned long long fed; /* bytes given to expat so far */
+    int depth;                    /* 0 outside the header, 1 inside it, 2+ inside an element */
+    struct xnode *header;         /* the stream header, kept while the parser lives */
+    struct xnode *cur;            /* element being built (depth >= 2), NULL between elements */
+    struct xnode *root;           /* the top-level element being built */
+    char content_ns[256];         /* default namespace declared on the header */
+    unsigned long long fed;       /* bytes given to expat so far */
     unsigned long long mark;      /* where the current element (or header) began */
     unsigned long long last_end;  /* end of the last complete event */
     unsigned long long feed_base; /* fed before the current feed */

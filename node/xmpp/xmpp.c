@@ -22,7 +22,10 @@ struct s2s_failure {
     char *strs[8]; /* what f points into */
 };
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
 
 static void failure_free(struct s2s_failure *r)
 {
@@ -43,7 +46,10 @@ static void report_failures(struct xmpp *x)
     }
 }
 
-static void failures_cb(evutil_socket_t fd, short what, void *arg) { report_failures(arg); }
+static void failures_cb(evutil_socket_t fd, short what, void *arg)
+{
+    report_failures(arg);
+}
 
 void xmpp_report_failure(struct xmpp *x, const struct s2s *s, const struct s2s_queued *q,
                          const char *cond, const char *text)
@@ -219,7 +225,9 @@ int xmpp_start(struct node *n, char *err, size_t errlen)
         return -1;
     LOG_INFO(XMPP_LOG, "XMPP s2s listening on %s (max stanza %d bytes%s)", x->listen_str,
              x->cfg.max_stanza_size,
-             x->cfg.dialback_secret ? "" : "; dialback secret random: set xmpp.dialback_secret in a pool");
+             x->cfg.dialback_secret
+                 ? ""
+                 : "; dialback secret random: set xmpp.dialback_secret in a pool");
     return 0;
 }
 
@@ -452,4 +460,7 @@ int xmpp_check_config(const char *path, char *err, size_t errlen)
     return rc;
 }
 
-void xmpp_print_config(FILE *out) { cfg_table_print(xmpp_config_keys, out); }
+void xmpp_print_config(FILE *out)
+{
+    cfg_table_print(xmpp_config_keys, out);
+}

@@ -29,8 +29,8 @@ struct node;
  * hands it over: copy what you keep. */
 
 struct xmpp_attr {
-    const char *name;  /* local name: "type", "xml:lang" for the xml namespace */
-    const char *ns;    /* namespace URI of a prefixed attribute, else NULL */
+    const char *name; /* local name: "type", "xml:lang" for the xml namespace */
+    const char *ns;   /* namespace URI of a prefixed attribute, else NULL */
     const char *value;
 };
 
@@ -126,13 +126,13 @@ void xmpp_stop(struct node *n);
 
 enum xmpp_send_err {
     XMPP_SEND_OK = 0,
-    XMPP_SEND_OFF = -1,      /* XMPP not started, or access_edge.enable_xmpp is false */
-    XMPP_SEND_POLICY = -2,   /* to_domain is blocked, not an XMPP partner, or ours */
-    XMPP_SEND_FROM = -3,     /* from_domain is not one we serve */
-    XMPP_SEND_BADXML = -4,   /* not exactly one well-formed <message/>, <presence/> or <iq/>,
-                                or its from/to domains differ from from_domain/to_domain */
-    XMPP_SEND_TOOBIG = -5,   /* over xmpp.max_stanza_size */
-    XMPP_SEND_QUEUE = -6,    /* too many stanzas waiting for that stream (xmpp.max_queue) */
+    XMPP_SEND_OFF = -1,    /* XMPP not started, or access_edge.enable_xmpp is false */
+    XMPP_SEND_POLICY = -2, /* to_domain is blocked, not an XMPP partner, or ours */
+    XMPP_SEND_FROM = -3,   /* from_domain is not one we serve */
+    XMPP_SEND_BADXML = -4, /* not exactly one well-formed <message/>, <presence/> or <iq/>,
+                              or its from/to domains differ from from_domain/to_domain */
+    XMPP_SEND_TOOBIG = -5, /* over xmpp.max_stanza_size */
+    XMPP_SEND_QUEUE = -6,  /* too many stanzas waiting for that stream (xmpp.max_queue) */
     XMPP_SEND_NOMEM = -7,
 };
 const char *xmpp_send_err_name(int err); /* "policy", ... for logs */
@@ -167,7 +167,7 @@ struct xmpp_send_failure {
     const char *from_domain; /* as passed to xmpp_send_stanza */
     const char *to_domain;
     const char *condition;
-    const char *text;        /* why, in words, for logs */
+    const char *text; /* why, in words, for logs */
 };
 
 /* ---- implemented by the gateway (node/xmpp/gateway.c) ----

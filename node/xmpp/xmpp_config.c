@@ -10,7 +10,9 @@
 #include "xmpp/s2s.h"
 
 #define K(path, type, field, def, min, max, doc)                                                   \
-    {path, type, offsetof(struct xmpp_config, field), def, min, max, doc}
+    {                                                                                              \
+        path, type, offsetof(struct xmpp_config, field), def, min, max, doc                        \
+    }
 
 const struct cfg_key xmpp_config_keys[] = {
     K("xmpp.enabled", CFG_BOOL, enabled, "true", 0, 0,
@@ -43,7 +45,10 @@ const struct cfg_key xmpp_config_keys[] = {
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 
-void xmpp_config_free(struct xmpp_config *c) { cfg_table_free(xmpp_config_keys, c); }
+void xmpp_config_free(struct xmpp_config *c)
+{
+    cfg_table_free(xmpp_config_keys, c);
+}
 
 int xmpp_config_load(struct xmpp_config *c, const char *path, char *err, size_t errlen)
 {

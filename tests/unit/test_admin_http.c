@@ -81,8 +81,8 @@ static void test_prefixes(void **state)
     assert_int_equal(admin_prefix_parse("0.0.0.0/0", &p[0], err, sizeof(err)), 0);
     a = v4("192.0.2.1");
     assert_true(admin_prefix_match(p, 1, (struct sockaddr *)&a));
-    const char *bad[] = {"127.0.0.1/33", "::1/129", "localhost", "10.0.0.0/", "/8", "1.2.3.4/8x",
-                         ""};
+    const char *bad[] = {"127.0.0.1/33", "::1/129",    "localhost", "10.0.0.0/",
+                         "/8",           "1.2.3.4/8x", ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
         assert_int_equal(admin_prefix_parse(bad[i], &p[0], err, sizeof(err)), -1);
@@ -211,8 +211,8 @@ static void test_tls_classes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_prefixes),       cmocka_unit_test(test_json),
-        cmocka_unit_test(test_prom_text),      cmocka_unit_test(test_metrics_registry),
+        cmocka_unit_test(test_prefixes),    cmocka_unit_test(test_json),
+        cmocka_unit_test(test_prom_text),   cmocka_unit_test(test_metrics_registry),
         cmocka_unit_test(test_tls_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

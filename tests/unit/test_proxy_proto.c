@@ -18,7 +18,10 @@
 /* the node's clock lives in its main.c, which tests do not link */
 struct node;
 uint64_t node_now_ms(const struct node *n);
-uint64_t node_now_ms(const struct node *n) { return 0; }
+uint64_t node_now_ms(const struct node *n)
+{
+    return 0;
+}
 
 static struct sockaddr_in v4(const char *ip, uint16_t port)
 {

@@ -37,6 +37,7 @@ done
 for t in tests/integration/*.sh tests/failover/*.sh; do
     [ -f "$t" ] && run_one "${t#tests/}" bash "$t"
 done
+[ -x tests/lint/clang_format.sh ] && run_one "lint/clang_format" tests/lint/clang_format.sh
 [ -x tests/fuzz/run.sh ] && run_one "fuzz/sip_parser" tests/fuzz/run.sh
 [ -x tests/fuzz/xmpp_stream.sh ] && run_one "fuzz/xmpp_stream" tests/fuzz/xmpp_stream.sh
 [ -x tests/fuzz/dns_query.sh ] && run_one "fuzz/dns_query" tests/fuzz/dns_query.sh

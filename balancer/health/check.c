@@ -34,6 +34,7 @@ struct check {
     check_done_cb cb;
     void *arg;
     char early_why[96]; /* a failure found in check_start, delivered by the timer */
+    bool refused;       /* the failure is a refused connection */
     char req[768];
     size_t req_len, req_off;
     char resp[1024];
@@ -71,8 +72,9 @@ static void finish(struct check *c, bool ok, const char *why)
     void *arg = c->arg;
     char reason[160];
     snprintf(reason, sizeof(reason), "%s", ok ? "" : why);
+    bool refused = !ok && c->refused;
     release(c);
-    cb(arg, ok, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us, reason);
+    cb(arg, ok, refused, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us, reason);
 }
 
 static void io_cb(evutil_socket_t fd, short what, void *arg);
@@ -116,6 +118,7 @@ static void step(struct check *c)
             if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
                 err = errno;
             if (err) {
+                c->refused = err == ECONNREFUSED;
                 finish(c, false, strerror(err));
                 return;
             }
@@ -284,6 +287,7 @@ struct check *check_start(struct event_base *base, const struct sockaddr *addr, 
         event_add(c->timer, &tv);
         return c;
     }
+    c->refused = errno == ECONNREFUSED;
     snprintf(c->early_why, sizeof(c->early_why), "%s", strerror(errno));
 early : {
     struct timeval zero = {0, 0};

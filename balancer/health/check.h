@@ -15,10 +15,13 @@
 
 struct check;
 
-/* ok: the check passed; latency_us: from start to the result; why: a short
- * reason when it failed ("connection refused", "timeout", "TLS: ...", "SIP
- * 503"), "" when it passed. The check is freed when the callback returns. */
-typedef void (*check_done_cb)(void *arg, bool ok, uint32_t latency_us, const char *why);
+/* ok: the check passed; refused: it failed because the node's host refused
+ * the connection (nothing listens there: the process is gone, not slow);
+ * latency_us: from start to the result; why: a short reason when it failed
+ * ("Connection refused", "timeout", "TLS: ...", "SIP 503"), "" when it
+ * passed. The check is freed when the callback returns. */
+typedef void (*check_done_cb)(void *arg, bool ok, bool refused, uint32_t latency_us,
+                              const char *why);
 
 struct check_opts {
     enum health_check_kind kind;

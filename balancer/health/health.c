@@ -151,7 +151,7 @@ static void evaluate(struct health *h, int i, bool changed)
 
 /* ---- active checks ---- */
 
-static void check_done(void *arg, bool ok, uint32_t latency_us, const char *why)
+static void check_done(void *arg, bool ok, bool refused, uint32_t latency_us, const char *why)
 {
     struct hc_slot *s = arg;
     struct health *h = s->h;
@@ -178,7 +178,9 @@ static void check_done(void *arg, bool ok, uint32_t latency_us, const char *why)
                  p->fails + 1, why);
         p->fails++;
         p->succ = 0;
-        if (n->check_ok && p->fails >= (unsigned)h->fall)
+        /* a refused connection is not a slow node but a dead process on a
+         * live host: down at once, as every further check would say */
+        if (n->check_ok && (p->fails >= (unsigned)h->fall || refused))
             n->check_ok = false;
         if (!p->checked)
             n->check_ok = false;

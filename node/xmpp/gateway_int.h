@@ -24,9 +24,9 @@ struct conn;
  * Accepted: XMPP acknowledges nothing by itself. */
 #define GW_MESSAGE_WAIT_MS 3000
 /* Our INVITE toward the inside (an IM session an XMPP user starts), once
- * a provisional says the callee is alerted: RFC 3261 Timer C; then it is
- * CANCELled and its waiting stanzas bounced (<recipient-unavailable/>). */
-#define GW_INVITE_RINGING_MS 180000
+ * a provisional says the callee is alerted, may ring xmpp.session_ring_timeout
+ * (180 s, RFC 3261's Timer C); then it is CANCELled and its waiting stanzas
+ * bounced (<recipient-unavailable/>). */
 /* Our SUBSCRIBE toward the inside (an XMPP user watching an internal one). */
 #define GW_SUBSCRIBE_EXPIRES 3600
 /* An internal user's SUBSCRIBE toward XMPP: the Expires we grant, at most. */
@@ -213,9 +213,9 @@ void gw_presence_due(struct node *n, struct gw_sub *s);
  * carries it on. */
 #define GW_SESSION_IDLE_S 3600 /* a session unused this long is forgotten */
 /* A session the gateway opened (an XMPP user started the conversation) is
- * ended with BYE after this long without a message either way (Lync ends
- * its own idle IM conversations after about as long). */
-#define GW_SESSION_OUT_IDLE_S 600
+ * ended with BYE after xmpp.session_idle_timeout (600 s) without a message
+ * either way (Lync ends its own idle IM conversations after about as long);
+ * it must stay below GW_SESSION_IDLE_S (the setting's maximum is 3000). */
 /* An internal user who opened an IM session with INVITE (a Lync / Skype for
  * Business client) gets sessions from the XMPP side too; remembered this
  * long. */
@@ -270,7 +270,7 @@ void gw_sess_dialog_hdrs(const struct gw_sess *s, const char *method, char *out,
 /* The session is gone at the far end (481, 408 to our request): forget it. */
 void gw_sess_forget(struct node *n, const struct gw_sess *s);
 /* Once a second (gateway_subs.c's tick): end our sessions idle past
- * GW_SESSION_OUT_IDLE_S pool-wide (the record's TTL tells), BYE and
+ * xmpp.session_idle_timeout pool-wide (the record's TTL tells), BYE and
  * <gone/>; forget local copies idle past GW_SESSION_IDLE_S. */
 void gw_sess_tick(struct node *n);
 void gw_sess_free_all(struct xmpp_gateway *g);

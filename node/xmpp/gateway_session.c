@@ -37,7 +37,7 @@
  * `m=message <port> sip null` offer and our pool Contact, the stanzas that
  * arrive meanwhile queued on it, ACK of the 2xx, then the queued texts as
  * MESSAGEs in the dialog in order; later stanzas reuse it; after
- * GW_SESSION_OUT_IDLE_S without traffic either way (pool-wide: the
+ * xmpp.session_idle_timeout without traffic either way (pool-wide: the
  * record's TTL is renewed by every use) the gateway sends BYE and <gone/>.
  * An INVITE answered 405/415/488/501/606 (the endpoint takes no IM
  * sessions) falls back to page mode; other failures bounce each queued
@@ -295,9 +295,14 @@ static void mode_put(struct node *n, const char *sip)
     pool_write(n->pool, "SET %s 1 EX %s", key, ttl);
 }
 
-/* no session for the pair: does the user take sessions? */
-static void give_none(struct get_ctx *x, bool sessions)
+/* no session for the pair: does the user take sessions? (known: the user
+ * opened one themselves lately; xmpp.im_sessions decides what that means) */
+static void give_none(struct get_ctx *x, bool known)
 {
+    struct xmpp_gateway_settings gs;
+    xmpp_gateway_settings(x->node, &gs);
+    bool sessions = gs.im_sessions == XMPP_IM_SESSIONS_ALWAYS ||
+                    (gs.im_sessions == XMPP_IM_SESSIONS_AUTO && known);
     x->rcb(x->node, x->arg, NULL, sessions);
     free(x);
 }
@@ -1046,6 +1051,7 @@ void gw_sess_open(struct node *n, const char *sip, const char *sip_jid, const ch
 /* ---- housekeeping ---- */
 
 struct idle_scan {
+    uint64_t out_idle_ms; /* xmpp.session_idle_timeout */
     uint64_t now;
     char **ids, **byes;
     size_t n, nb, cap;
@@ -1058,8 +1064,8 @@ static void idle_cb(void *arg, const char *key, void *value)
     if (sc->now > s->used_ms + (uint64_t)GW_SESSION_IDLE_S * 1000) {
         if (sc->n < sc->cap)
             sc->ids[sc->n++] = s->call_id;
-    } else if (s->dir == 'o' && !s->idle_check &&
-               sc->now > s->used_ms + (uint64_t)GW_SESSION_OUT_IDLE_S * 1000 && sc->nb < sc->cap) {
+    } else if (s->dir == 'o' && !s->idle_check && sc->now > s->used_ms + sc->out_idle_ms &&
+               sc->nb < sc->cap) {
         sc->byes[sc->nb++] = s->call_id;
     }
 }
@@ -1079,9 +1085,18 @@ static void idle_bye(struct node *n, struct gw_sess *m)
     if (gw_sip_request(n, "BYE", s.target, hdrs, NULL, NULL, 0, NULL, NULL, NULL) < 0)
         LOG_WARN("xmpp-gw", "IM session %s: idle BYE not sent", s.call_id);
     send_chat(n, &s, NULL, 0, CS_GONE, id, sizeof(id));
+    struct xmpp_gateway_settings gs;
+    xmpp_gateway_settings(n, &gs);
     LOG_INFO("xmpp-gw", "IM session %s between %s and %s idle for %d s: BYE sent, <gone/> to %s",
-             s.call_id, s.xmpp, s.sip, GW_SESSION_OUT_IDLE_S, s.xmpp);
+             s.call_id, s.xmpp, s.sip, gs.session_idle_s, s.xmpp);
     gw_sess_forget(n, &s);
+}
+
+static int out_idle_s(const struct node *n)
+{
+    struct xmpp_gateway_settings gs;
+    xmpp_gateway_settings(n, &gs);
+    return gs.session_idle_s;
 }
 
 struct ttl_ctx {
@@ -1104,7 +1119,7 @@ static void ttl_done(void *arg, const redisReply *reply, const char *err)
             /* Redis went away: try again next tick (then alone) */
         } else if (reply->integer == -2) {
             mem_del(n, x->call_id); /* ended elsewhere */
-        } else if (reply->integer > GW_SESSION_IDLE_S - GW_SESSION_OUT_IDLE_S) {
+        } else if (reply->integer > GW_SESSION_IDLE_S - out_idle_s(n)) {
             uint64_t used_ago = (uint64_t)(GW_SESSION_IDLE_S - reply->integer) * 1000;
             uint64_t now = pool_wall_ms();
             m->used_ms = now > used_ago ? now - used_ago : now; /* used on another node */
@@ -1121,7 +1136,7 @@ void gw_sess_tick(struct node *n)
     if (!g || !g->sess.count)
         return;
     char *ids[64], *byes[64];
-    struct idle_scan sc = {pool_wall_ms(), ids, byes, 0, 0, 64};
+    struct idle_scan sc = {(uint64_t)out_idle_s(n) * 1000, pool_wall_ms(), ids, byes, 0, 0, 64};
     hmap_each(&g->sess, idle_cb, &sc);
     for (size_t i = 0; i < sc.nb; i++) {
         struct gw_sess *m = hmap_get(&g->sess, byes[i], strlen(byes[i]));

@@ -39,6 +39,15 @@ struct gw_req {
 };
 
 /* "#<id>" keys every request (the id index), its branch keys it once sent */
+
+/* How long our INVITE may ring (xmpp.session_ring_timeout), in ms. */
+static int ring_ms(const struct node *n)
+{
+    struct xmpp_gateway_settings gs;
+    xmpp_gateway_settings(n, &gs);
+    return gs.session_ring_s * 1000;
+}
+
 static int id_key(const struct gw_req *r, char *key, size_t cap)
 {
     return snprintf(key, cap, "#%llx", (unsigned long long)r->id);
@@ -156,7 +165,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
                  "INVITE toward %s:%u rang %d s unanswered: CANCEL sent, 408 to its "
                  "caller",
                  r->node->next_hops[r->target].host, r->node->next_hops[r->target].port,
-                 GW_INVITE_RINGING_MS / 1000);
+                 ring_ms(r->node) / 1000);
         r->cb(r->node, r->arg, 408, NULL);
         r->cb = NULL;
         r->cancelled = true;
@@ -314,9 +323,9 @@ bool gw_sip_on_response(struct node *n, struct conn *c, const struct sip_msg *m)
          * as long as RFC 3261's Timer C rather than the transaction timeout */
         if (m->status > 100 && strcmp(r->method, "INVITE") == 0 && !r->cancelled) {
             r->ringing = true;
-            r->deadline_ms = node_now_ms(n) + GW_INVITE_RINGING_MS;
+            r->deadline_ms = node_now_ms(n) + ring_ms(n);
             evtimer_del(r->timer);
-            arm(r, GW_INVITE_RINGING_MS);
+            arm(r, ring_ms(n));
         }
         return true;
     }

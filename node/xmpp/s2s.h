@@ -44,6 +44,10 @@ struct xmpp_config {
     int max_queue;
     int max_streams;
     int default_port;
+    /* the gateway's IM sessions toward internal users (gateway_session.c) */
+    char *im_sessions;  /* "auto", "always" or "never" */
+    int session_idle_s; /* a session the gateway opened: BYE after this idle */
+    int session_ring_s; /* its INVITE: CANCEL after this long unanswered */
 };
 extern const struct cfg_key xmpp_config_keys[];
 /* Defaults, then the "xmpp" group of path (NULL: defaults only). 0, or -1

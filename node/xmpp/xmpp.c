@@ -464,3 +464,12 @@ void xmpp_print_config(FILE *out)
 {
     cfg_table_print(xmpp_config_keys, out);
 }
+
+void xmpp_gateway_settings(const struct node *n, struct xmpp_gateway_settings *out)
+{
+    const struct xmpp *x = n->xmpp;
+    int mode = x ? xmpp_im_sessions_mode(x->cfg.im_sessions) : XMPP_IM_SESSIONS_AUTO;
+    out->im_sessions = mode < 0 ? XMPP_IM_SESSIONS_AUTO : (enum xmpp_im_sessions)mode;
+    out->session_idle_s = x ? x->cfg.session_idle_s : 600;
+    out->session_ring_s = x ? x->cfg.session_ring_s : 180;
+}

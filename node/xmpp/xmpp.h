@@ -189,4 +189,22 @@ struct xmpp_stats {
 };
 void xmpp_get_stats(const struct node *n, struct xmpp_stats *out);
 
+/* ---- the gateway's settings from the xmpp group ---- */
+
+enum xmpp_im_sessions {
+    XMPP_IM_SESSIONS_AUTO,   /* sessions for users who opened one themselves */
+    XMPP_IM_SESSIONS_ALWAYS, /* sessions for every internal user */
+    XMPP_IM_SESSIONS_NEVER,  /* page-mode MESSAGE only */
+};
+struct xmpp_gateway_settings {
+    enum xmpp_im_sessions im_sessions; /* xmpp.im_sessions */
+    int session_idle_s;                /* xmpp.session_idle_timeout */
+    int session_ring_s;                /* xmpp.session_ring_timeout */
+};
+/* The settings in force (the defaults when XMPP is not running). */
+void xmpp_gateway_settings(const struct node *n, struct xmpp_gateway_settings *out);
+/* "auto", "always", "never" (NULL: auto) as enum xmpp_im_sessions; -1 for
+ * anything else. */
+int xmpp_im_sessions_mode(const char *s);
+
 #endif

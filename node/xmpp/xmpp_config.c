@@ -42,8 +42,30 @@ const struct cfg_key xmpp_config_keys[] = {
     K("xmpp.max_streams", CFG_INT, max_streams, "1000", 1, 1000000, "inbound streams at once"),
     K("xmpp.default_port", CFG_INT, default_port, "5269", 1, 65535,
       "port of a partner found without SRV (its domain's address, or its edge_fqdn)"),
+    K("xmpp.im_sessions", CFG_STR, im_sessions, "auto", 0, 0,
+      "when an XMPP user writes to an internal user, open an INVITE IM session (what Lync / "
+      "Skype for Business clients show) or send page-mode MESSAGEs: \"auto\" a session for "
+      "users who opened one themselves in the last 30 days, \"always\" a session for everyone "
+      "(all internal users on Lync/SfB), \"never\" page mode only"),
+    K("xmpp.session_idle_timeout", CFG_INT, session_idle_s, "600", 10, 3000,
+      "seconds without a message either way after which the gateway ends (BYE) a session it "
+      "opened"),
+    K("xmpp.session_ring_timeout", CFG_INT, session_ring_s, "180", 5, 3600,
+      "seconds the gateway's INVITE may ring unanswered before it is CANCELled (the XMPP "
+      "user's messages then bounce with <recipient-unavailable/>)"),
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
+
+int xmpp_im_sessions_mode(const char *s)
+{
+    if (!s || strcmp(s, "auto") == 0)
+        return XMPP_IM_SESSIONS_AUTO;
+    if (strcmp(s, "always") == 0)
+        return XMPP_IM_SESSIONS_ALWAYS;
+    if (strcmp(s, "never") == 0)
+        return XMPP_IM_SESSIONS_NEVER;
+    return -1;
+}
 
 void xmpp_config_free(struct xmpp_config *c)
 {
@@ -79,6 +101,12 @@ int xmpp_config_load(struct xmpp_config *c, const char *path, char *err, size_t 
         }
         rc = cfg_table_load(xmpp_config_keys, c, &cfg, foreign, err, errlen);
         free(foreign);
+        if (rc == 0 && xmpp_im_sessions_mode(c->im_sessions) < 0) {
+            config_setting_t *s = config_lookup(&cfg, "xmpp.im_sessions");
+            snprintf(err, errlen, "%s:%d: xmpp.im_sessions: \"%s\" is not auto, always or never",
+                     path, s ? config_setting_source_line(s) : 0, c->im_sessions);
+            rc = -1;
+        }
     } else {
         snprintf(err, errlen, "out of memory");
     }

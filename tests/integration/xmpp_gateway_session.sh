@@ -31,7 +31,10 @@
 #  7. our INVITE answered 488 (an endpoint without IM sessions): ACKed, the
 #     text sent page mode; answered 480: bob gets <recipient-unavailable/>;
 #  8. refusals: a user without XMPP access (403), an audio call (488 with a
-#     Warning), malformed SDP (400), a re-INVITE in no session (481).
+#     Warning), malformed SDP (400), a re-INVITE in no session (481);
+#  9. xmpp.im_sessions changed on node2 by SIGHUP: "never" sends bob's text
+#     to alice page mode although she takes sessions; "always" opens a
+#     session toward carol, who never opened one.
 # Prints the session's round trips (INVITE -> 200, MESSAGE -> 200 and
 # -> bob) and the time node2 took over.
 # Addresses (127.0.28.0/24): node1 .1, node2 .2, the UA .10 (listening, the
@@ -382,6 +385,32 @@ c2.send(re_inv)
 c2.expect(481, 5, "481 to a re-INVITE of the ended session")
 check(redis("KEYS", "ep:edgepool:xsess:*") == "", "no session records left")
 
+note("--- 9. xmpp.im_sessions: never (page mode even for alice), always (a session for carol)")
+def reload_node2(mode):
+    open(W + "/reload-" + mode, "w").close()
+    end = time.time() + 10
+    while not os.path.exists(W + "/reloaded-" + mode):
+        if time.time() > end:
+            fail("the test did not reload node2 with im_sessions " + mode)
+        time.sleep(0.05)
+reload_node2("never")
+bob("send alice@contoso.test no session please")
+c, m = next_req(10, "MESSAGE")
+check(m.start.startswith("MESSAGE sip:alice@contoso.test ") and tag_of(m.get("To")) == ""
+      and m.body == b"no session please", "im_sessions never: page mode for alice, who takes sessions")
+ep.reply(c, m, 200)
+reload_node2("always")
+bob("send carol@contoso.test hello carol")
+c, oi = next_req(10, "INVITE")
+check(oi.start.startswith("INVITE sip:carol@contoso.test ") and "m=message 5060 sip null" in oi.body.decode(),
+      "im_sessions always: an INVITE session for carol, who never opened one")
+ep.reply(c, oi, 200, to_tag="c4r0l", contact="sip:carol@127.0.28.10:5070;transport=tcp",
+         body=LYNC_SDP.replace("127.0.28.11", "127.0.28.10"))
+next_req(5, "ACK")
+c, m = next_req(5, "MESSAGE")
+check(m.body == b"hello carol" and tag_of(m.get("To")) == "c4r0l", "carol's text inside the session")
+ep.reply(c, m, 200)
+
 note("figures: INVITE->200 %.1f ms; MESSAGE->200 %s ms; bob's reply->MESSAGE in dialog %.0f ms; "
      "node2 delivering after node1's death %.0f ms; bob's first message->our INVITE %.0f ms" % (
          t_invite * 1000, "/".join("%.1f" % (x * 1000) for x in rtts), t_reply * 1000,
@@ -394,6 +423,16 @@ if [ -e "$WORK/kill-node1" ]; then
     ep_wait node1 5
     echo node1 >"$WORK/killed"
 fi
+# step 9: node2's xmpp.im_sessions changed by SIGHUP when the scenario asks
+for mode in never always; do
+    wait_until 40 test -e "$WORK/reload-$mode" || break
+    sed -i -e 's|im_sessions = "[a-z]*"; ||' -e "s|^xmpp = { |xmpp = { im_sessions = \"$mode\"; |" "$WORK/node2.conf"
+    grep -q "im_sessions = \"$mode\"" "$WORK/node2.conf" || fail "could not set im_sessions $mode"
+    ep_kill node2 HUP
+    wait_log "$WORK/node2.log" "reload" 5 || true
+    sleep 0.3
+    touch "$WORK/reloaded-$mode"
+done
 wait $SC || fail "$(tail -n 1 "$WORK/scenario.log")"
 grep '^# figures' "$WORK/scenario.log" | sed 's/^# //' | while read -r l; do note "$l"; done
 assert_log "$WORK/node2.log" "xmpp-gw: MESSAGE in IM session .* sent as <message/>" \

@@ -98,6 +98,12 @@ typedef void (*gw_resp_fn)(struct node *n, void *arg, int status, const struct s
  * (never inside this call), then free_arg(arg) when free_arg is not NULL;
  * if the gateway is freed first only free_arg runs. 0, or -1 (then neither
  * runs). */
+/* The URI of a name-addr or addr-spec header value (Contact, To): what is
+ * between < and >, else up to the first ';'. */
+void gw_uri_of(struct slice v, char *out, size_t cap);
+/* The route set a UAC takes from a 2xx: its Record-Route values, reversed,
+ * comma-separated in out. false when they do not fit in cap. */
+bool gw_route_set(const struct sip_msg *m, char *out, size_t cap);
 int gw_sip_request(struct node *n, const char *method, const char *ruri, const char *hdrs,
                    const char *ctype, const char *body, size_t body_len, gw_resp_fn cb, void *arg,
                    void (*free_arg)(void *));

@@ -897,20 +897,6 @@ static void open_free(void *arg)
 }
 
 /* URI inside <...> of a name-addr (or the value up to ';') into out */
-static void uri_of(struct slice v, char *out, size_t cap)
-{
-    const char *lt = memchr(v.p, '<', v.len);
-    const char *gt = lt ? memchr(lt, '>', v.len - (size_t)(lt - v.p)) : NULL;
-    if (lt && gt) {
-        snprintf(out, cap, "%.*s", (int)(gt - lt - 1), lt + 1);
-        return;
-    }
-    size_t k = 0;
-    while (k < v.len && v.p[k] != ';')
-        k++;
-    snprintf(out, cap, "%.*s", (int)k, v.p);
-}
-
 static void inv_done(struct node *n, void *arg, int status, const struct sip_msg *resp)
 {
     struct gw_open *op = arg;
@@ -924,26 +910,11 @@ static void inv_done(struct node *n, void *arg, int status, const struct sip_msg
     char contact[600] = "";
     const struct sip_hdr *ch = sip_msg_hdr(resp, SIP_HDR_CONTACT);
     if (ch)
-        uri_of(ch->value, contact, sizeof(contact));
+        gw_uri_of(ch->value, contact, sizeof(contact));
     slice_copy(resp->to_tag, s->rtag, sizeof(s->rtag));
     snprintf(s->target, sizeof(s->target), "%s", contact);
     /* the route set of a UAC: Record-Route values reversed */
-    const struct sip_hdr *rr[32];
-    unsigned nrr = 0;
-    for (unsigned i = 0; i < resp->nhdrs && nrr < 32; i++)
-        if (resp->hdrs[i].id == SIP_HDR_RECORD_ROUTE)
-            rr[nrr++] = &resp->hdrs[i];
-    size_t rl = 0;
-    bool route_ok = true;
-    for (unsigned i = nrr; i-- > 0;) {
-        /* one header may carry several values: kept in their order */
-        if (rl + rr[i]->value.len + 2 >= sizeof(s->route)) {
-            route_ok = false;
-            break;
-        }
-        rl += (size_t)snprintf(s->route + rl, sizeof(s->route) - rl, "%s%.*s", rl ? ", " : "",
-                               SLICE_FMT(rr[i]->value));
-    }
+    bool route_ok = gw_route_set(resp, s->route, sizeof(s->route));
     struct gw_sdp_offer ans;
     const char *why = NULL;
     enum gw_sdp_verdict v =

@@ -307,6 +307,70 @@ static void ack_non2xx(struct node *n, struct conn *c, const struct gw_req *r,
         LOG_INFO("xmpp-gw", "ACK of %d to our INVITE not sent: connection lost", m->status);
 }
 
+void gw_uri_of(struct slice v, char *out, size_t cap)
+{
+    const char *lt = memchr(v.p, '<', v.len);
+    const char *gt = lt ? memchr(lt, '>', v.len - (size_t)(lt - v.p)) : NULL;
+    if (lt && gt) {
+        snprintf(out, cap, "%.*s", (int)(gt - lt - 1), lt + 1);
+        return;
+    }
+    size_t k = 0;
+    while (k < v.len && v.p[k] != ';')
+        k++;
+    snprintf(out, cap, "%.*s", (int)k, v.p);
+}
+
+bool gw_route_set(const struct sip_msg *m, char *out, size_t cap)
+{
+    const struct sip_hdr *rr[32];
+    unsigned nrr = 0;
+    for (unsigned i = 0; i < m->nhdrs && nrr < 32; i++)
+        if (m->hdrs[i].id == SIP_HDR_RECORD_ROUTE)
+            rr[nrr++] = &m->hdrs[i];
+    size_t rl = 0;
+    out[0] = '\0';
+    for (unsigned i = nrr; i-- > 0;) {
+        /* one header may carry several values: kept in their order */
+        if (rl + rr[i]->value.len + 2 >= cap)
+            return false;
+        rl +=
+            (size_t)snprintf(out + rl, cap - rl, "%s%.*s", rl ? ", " : "", SLICE_FMT(rr[i]->value));
+    }
+    return true;
+}
+
+/* A 2xx to our INVITE after we CANCELled it (the callee answered as the
+ * CANCEL crossed): the dialog exists on the other side, so it is ACKed and
+ * ended with a BYE at once (RFC 3261 section 9.1); nobody here wants it. */
+static void end_late_2xx(struct node *n, const struct sip_msg *m)
+{
+    char ruri[600] = "", route[1100] = "", routeh[1120] = "", hdrs[2600];
+    const struct sip_hdr *ch = sip_msg_hdr(m, SIP_HDR_CONTACT);
+    if (ch)
+        gw_uri_of(ch->value, ruri, sizeof(ruri));
+    if (!ruri[0] || !gw_route_set(m, route, sizeof(route))) {
+        LOG_WARN("xmpp-gw",
+                 "2xx to our CANCELled INVITE (Call-ID %.*s) without a usable Contact "
+                 "or route set: not ACKed",
+                 SLICE_FMT(m->call_id));
+        return;
+    }
+    if (route[0])
+        snprintf(routeh, sizeof(routeh), "Route: %s\r\n", route);
+    for (int k = 0; k < 2; k++) {
+        const char *method = k == 0 ? "ACK" : "BYE";
+        snprintf(hdrs, sizeof(hdrs), "%sFrom: %.*s\r\nTo: %.*s\r\nCall-ID: %.*s\r\nCSeq: %u %s\r\n",
+                 routeh, SLICE_FMT(m->from), SLICE_FMT(m->to), SLICE_FMT(m->call_id),
+                 (unsigned)m->cseq + (unsigned)k, method);
+        if (gw_sip_request(n, method, ruri, hdrs, NULL, NULL, 0, NULL, NULL, NULL) < 0)
+            LOG_WARN("xmpp-gw", "%s of a 2xx to our CANCELled INVITE not sent", method);
+    }
+    LOG_INFO("xmpp-gw",
+             "INVITE (Call-ID %.*s) answered %d after our CANCEL: ACKed and ended with BYE",
+             SLICE_FMT(m->call_id), m->status);
+}
+
 bool gw_sip_on_response(struct node *n, struct conn *c, const struct sip_msg *m)
 {
     struct xmpp_gateway *g = n->gateway;
@@ -331,6 +395,8 @@ bool gw_sip_on_response(struct node *n, struct conn *c, const struct sip_msg *m)
     }
     if (m->status >= 300 && strcmp(r->method, "INVITE") == 0)
         ack_non2xx(n, c, r, m);
+    if (m->status < 300 && r->cancelled && strcmp(r->method, "INVITE") == 0)
+        end_late_2xx(n, m);
     if (m->status == 503 && r->target + 1 < n->n_next_hops && !r->cancelled) {
         hmap_del(&g->reqs, r->branch, strlen(r->branch));
         r->branch[0] = '\0';

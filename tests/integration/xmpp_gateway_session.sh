@@ -34,7 +34,10 @@
 #     Warning), malformed SDP (400), a re-INVITE in no session (481);
 #  9. xmpp.im_sessions changed on node2 by SIGHUP: "never" sends bob's text
 #     to alice page mode although she takes sessions; "always" opens a
-#     session toward carol, who never opened one.
+#     session toward carol, who never opened one;
+# 10. with session_ring_timeout 5 (SIGHUP), our INVITE ringing is CANCELled
+#     after 5 s; the callee's 200 crossing the CANCEL is ACKed and ended with
+#     a BYE (RFC 3261 9.1), bob gets <recipient-unavailable/>.
 # Prints the session's round trips (INVITE -> 200, MESSAGE -> 200 and
 # -> bob) and the time node2 took over.
 # Addresses (127.0.28.0/24): node1 .1, node2 .2, the UA .10 (listening, the
@@ -95,7 +98,7 @@ redis_wait $R 5 SCARD ep:edgepool:nodes -- 2 || fail "the nodes did not register
 ep_spawn bob $PY "$EP_LIB/xmpp_chat_user.py" bob@jabber.test pw 127.0.28.20:5222 "$WORK/bob.cmd"
 wait_log "$WORK/bob.log" "^SESSION" 10 || fail "bob did not log in"
 
-EP_PY_TIMEOUT=75 ep_py scenario "$WORK" "$R" <<'PY' &
+EP_PY_TIMEOUT=90 ep_py scenario "$WORK" "$R" <<'PY' &
 import base64, re, subprocess, time
 from sipua import Endpoint
 
@@ -411,6 +414,30 @@ c, m = next_req(5, "MESSAGE")
 check(m.body == b"hello carol" and tag_of(m.get("To")) == "c4r0l", "carol's text inside the session")
 ep.reply(c, m, 200)
 
+note("--- 10. our INVITE CANCELled after session_ring_timeout, answered 200 as the CANCEL crossed")
+reload_node2("ring5")
+mark = log_mark(BOB)
+bob("send dave@contoso.test ring ring")
+c, oi = next_req(10, "INVITE")
+c.send("SIP/2.0 180 Ringing\r\n" + "".join("Via: %s\r\n" % v for v in oi.all("Via"))
+       + "From: %s\r\nTo: %s;tag=d4ve\r\nCall-ID: %s\r\nCSeq: %s\r\nContent-Length: 0\r\n\r\n"
+       % (oi.get("From"), oi.get("To"), oi.get("Call-ID"), oi.get("CSeq")))
+t0 = time.monotonic()
+c, cn = next_req(10, "CANCEL")
+t_cancel = time.monotonic() - t0
+check(4.5 < t_cancel < 7, "CANCEL after the 5 s session_ring_timeout (%.1f s)" % t_cancel)
+ep.reply(c, cn, 200)
+# the callee answered as the CANCEL crossed: a 200 to the INVITE, not a 487
+ep.reply(c, oi, 200, to_tag="d4ve", contact="sip:dave@127.0.28.10:5070;transport=tcp",
+         body=LYNC_SDP.replace("127.0.28.11", "127.0.28.10"))
+c, ack = next_req(5, "ACK")
+check(ack.start.startswith("ACK sip:dave@127.0.28.10:5070") and tag_of(ack.get("To")) == "d4ve"
+      and ack.get("Call-ID") == oi.get("Call-ID"), "the late 200 ACKed")
+c, bye = next_req(5, "BYE")
+check(bye.get("Call-ID") == oi.get("Call-ID") and cseq(bye) == cseq(oi) + 1, "and ended with a BYE")
+ep.reply(c, bye, 200)
+saw(r"^MESSAGE error dave@contoso.test .* recipient-unavailable", mark)
+
 note("figures: INVITE->200 %.1f ms; MESSAGE->200 %s ms; bob's reply->MESSAGE in dialog %.0f ms; "
      "node2 delivering after node1's death %.0f ms; bob's first message->our INVITE %.0f ms" % (
          t_invite * 1000, "/".join("%.1f" % (x * 1000) for x in rtts), t_reply * 1000,
@@ -424,10 +451,14 @@ if [ -e "$WORK/kill-node1" ]; then
     echo node1 >"$WORK/killed"
 fi
 # step 9: node2's xmpp.im_sessions changed by SIGHUP when the scenario asks
-for mode in never always; do
+for mode in never always ring5; do
     wait_until 40 test -e "$WORK/reload-$mode" || break
-    sed -i -e 's|im_sessions = "[a-z]*"; ||' -e "s|^xmpp = { |xmpp = { im_sessions = \"$mode\"; |" "$WORK/node2.conf"
-    grep -q "im_sessions = \"$mode\"" "$WORK/node2.conf" || fail "could not set im_sessions $mode"
+    if [ $mode = ring5 ]; then
+        sed -i "s|^xmpp = { |xmpp = { session_ring_timeout = 5; |" "$WORK/node2.conf"
+    else
+        sed -i -e 's|im_sessions = "[a-z]*"; ||' -e "s|^xmpp = { |xmpp = { im_sessions = \"$mode\"; |" "$WORK/node2.conf"
+    fi
+    grep -qE "im_sessions = \"$mode\"|session_ring_timeout = 5" "$WORK/node2.conf" || fail "could not set $mode"
     ep_kill node2 HUP
     wait_log "$WORK/node2.log" "reload" 5 || true
     sleep 0.3

@@ -45,6 +45,9 @@
 #   EP_DNS_TTL      TTL of the balancer's answers (default 5)
 #   EP_PARTNER_TTL  longest the partner caches a DNS record (default 5)
 #   EP_LOG_LEVEL    nodes' and balancer's log level (default info)
+#   EP_PARTNER_TCP_ASYNC  the partner Kamailio's tcp_async (default no: see
+#                   deploy/netns/kamailio-partner.cfg; yes for a node whose
+#                   host goes silent, tests/failover/node_host_down.sh)
 #
 # up: creates the namespaces, writes configs under $EP_STATE, starts every
 # daemon with `ip netns exec` (PIDs in $EP_STATE/pids, logs NAME.log), waits
@@ -65,6 +68,7 @@ EP_BIN=${EP_BIN:-$ROOT/bin}
 EP_DNS_TTL=${EP_DNS_TTL:-5}
 EP_PARTNER_TTL=${EP_PARTNER_TTL:-5}
 EP_LOG_LEVEL=${EP_LOG_LEVEL:-info}
+EP_PARTNER_TCP_ASYNC=${EP_PARTNER_TCP_ASYNC:-no}
 
 HOSTS=(redis balancer node1 node2 node3 partner fe legacy)
 declare -A OCTET=([node1]=1 [node2]=2 [node3]=3 [redis]=6 [partner]=20 [fe]=30 [legacy]=40 [balancer]=53)
@@ -235,7 +239,8 @@ CONF
         CERT="$CERTS/fabrikam-edge.crt" KEY="$CERTS/fabrikam-edge.key" CA="$CERTS/ca.crt"
     gen "$HERE/kamailio-partner.cfg" "$s/partner.cfg" NAME=partner ADDR="$PAR" DOMAIN=fabrikam.test \
         NEXT_HOP="sip:sip.contoso.test:5061;transport=tls" INTERNAL="$PAR:5070" \
-        TLSCFG="$s/partner-tls.cfg" DEBUG=2 CHILDREN=4 FR_TIMER=3000 DNS_MAX_TTL="$EP_PARTNER_TTL"
+        TLSCFG="$s/partner-tls.cfg" DEBUG=2 CHILDREN=4 FR_TIMER=3000 DNS_MAX_TTL="$EP_PARTNER_TTL" \
+        TCP_ASYNC="$EP_PARTNER_TCP_ASYNC"
     gen "$HERE/kamailio-fe.cfg" "$s/fe.cfg" NAME=fe ADDR="$FE" UAS="$FE:5070" \
         EDGE_INT="edge-int.contoso.test:5060" DEBUG=2 CHILDREN=4 FR_TIMER=3000
 }

@@ -42,6 +42,10 @@
  * ending node's id, 120 s; and the record's key published on the channel */
 #define EP_KEY_ENDED "ep:%s:ended:%s"
 #define EP_CHAN_ENDED "ep:%s:ended"
+/* the XMPP gateway: an answer (receipt or error stanza) to a MESSAGE that
+ * another node holds, "<stanza id> <SIP status> <reason>"; the stanza ids
+ * carry their node's prefix, so only the holder acts */
+#define EP_CHAN_XANSWER "ep:%s:xanswer"
 
 /* discovered-partner throttling, pool-wide: messages in one second of the
  * wall clock (INCR, TTL 2 s; the domain in lower case) and the distinct

@@ -146,6 +146,11 @@ int xmpp_gateway_new(struct node *n, char *err, size_t errlen)
         snprintf(err, errlen, "XMPP gateway: cannot start its timer");
         return -1;
     }
+    if (gw_im_pool_start(n) < 0) {
+        xmpp_gateway_free(n);
+        snprintf(err, errlen, "XMPP gateway: cannot subscribe to the pool's answers channel");
+        return -1;
+    }
     return 0;
 }
 

@@ -22,6 +22,9 @@
 #include "conn/conn.h"
 #include "log.h"
 #include "node.h"
+#include "pool/pool.h"
+#include "pool_keys.h"
+#include "redis.h"
 #include "xmpp/gateway_int.h"
 
 #define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
@@ -107,6 +110,50 @@ bool gw_im_on_answer(struct node *n, const char *id, int sip_status, const char 
         return false;
     msg_answer(q, sip_status, reason);
     return true;
+}
+
+/* ---- answers arriving at another node ----
+ *
+ * A partner's server may send the receipt or error of a stanza over its own
+ * stream, which reached any node of the pool: the node that got it and holds
+ * no MESSAGE for the id publishes it on ep:<pool>:xanswer, and the node that
+ * holds it answers (the ids carry their node's prefix). Without a pool, or
+ * with Redis away, the holder answers 202 after GW_MESSAGE_WAIT_MS as
+ * before. */
+
+static void on_pool_answer(void *arg, const char *channel, const char *payload, size_t len)
+{
+    struct node *n = arg;
+    if (!n->gateway || n->gateway->closing)
+        return;
+    char buf[400], id[128], reason[200] = "";
+    int status = 0;
+    snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), payload);
+    if (sscanf(buf, "%127s %d %199[^\n]", id, &status, reason) < 2 || status < 200 || status > 699)
+        return;
+    if (gw_im_on_answer(n, id, status, reason[0] ? reason : "OK"))
+        LOG_DEBUG("xmpp-gw", "answer %d to stanza %s came through another node (%s)", status, id,
+                  channel);
+}
+
+int gw_im_pool_start(struct node *n)
+{
+    if (!n->pool)
+        return 0;
+    char chan[200];
+    snprintf(chan, sizeof(chan), EP_CHAN_XANSWER, n->pool->name);
+    return redis_subscribe(n->pool->redis, chan, on_pool_answer, n);
+}
+
+/* The answer to stanza id is not ours: tell the pool (whoever holds it). */
+static void answer_elsewhere(struct node *n, const char *id, int status, const char *reason)
+{
+    if (!n->pool || !id || !*id || strlen(id) > 120 || strchr(id, ' '))
+        return;
+    char chan[200], payload[400];
+    snprintf(chan, sizeof(chan), EP_CHAN_XANSWER, n->pool->name);
+    snprintf(payload, sizeof(payload), "%s %d %s", id, status, reason);
+    pool_write(n->pool, "PUBLISH %s %s", chan, payload);
 }
 
 /* text/plain (charset UTF-8 or US-ASCII, or none) */
@@ -572,11 +619,14 @@ void gw_im_from_xmpp(struct node *n, const struct xmpp_stanza *st)
         const char *cond = error_condition(st->root);
         const char *reason;
         int sip = gw_err_xmpp_to_sip(cond, &reason);
-        if (!st->id || !gw_im_on_answer(n, st->id, sip, reason))
+        if (!st->id || !gw_im_on_answer(n, st->id, sip, reason)) {
             LOG_INFO("xmpp-gw",
                      "<message type='error'/> %s from %s (%s): no MESSAGE waits for "
-                     "it here",
-                     st->id ? st->id : "-", st->from, cond ? cond : "?");
+                     "it here%s",
+                     st->id ? st->id : "-", st->from, cond ? cond : "?",
+                     n->pool ? ": told the pool" : "");
+            answer_elsewhere(n, st->id, sip, reason);
+        }
         return;
     }
     const struct xmpp_elem *rcv = xmpp_elem_child(st->root, "received", NS_RECEIPTS);
@@ -584,8 +634,8 @@ void gw_im_from_xmpp(struct node *n, const struct xmpp_stanza *st)
         const char *rid = xmpp_elem_attr(rcv, "id");
         if (!rid)
             rid = st->id;
-        if (rid)
-            gw_im_on_answer(n, rid, 200, "OK");
+        if (rid && !gw_im_on_answer(n, rid, 200, "OK"))
+            answer_elsewhere(n, rid, 200, "OK");
     }
     if (strcmp(type, "groupchat") == 0) {
         LOG_INFO("xmpp-gw", "groupchat <message/> from %s to %s refused: one-to-one IM only",

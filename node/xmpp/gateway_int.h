@@ -130,6 +130,9 @@ void gw_im_from_xmpp(struct node *n, const struct xmpp_stanza *st);
 void gw_im_from_sip(struct node *n, struct conn *c, const struct sip_msg *m);
 /* A send failure / an XMPP error or receipt for a stanza id we sent: true
  * when it answered a MESSAGE waiting for it. */
+/* Listen on ep:<pool>:xanswer for answers to our stanzas that reached
+ * another node (no-op without a pool). 0, or -1. */
+int gw_im_pool_start(struct node *n);
 bool gw_im_on_answer(struct node *n, const char *id, int sip_status, const char *reason);
 void gw_im_free_all(struct xmpp_gateway *g);
 /* Shared with gateway_session.c: text/plain (UTF-8 or US-ASCII charset, or

@@ -6,6 +6,9 @@
 #  1. through node1: bob watches alice (our SUBSCRIBE inward, granted 10 s)
 #     and alice watches bob (her SUBSCRIBE, bob approves); both recorded in
 #     Redis (ep:<pool>:xsub:<call-id>, the pair sets, the due set);
+#  1b. alice's MESSAGE through node2 (its own stream to jabber.test): bob's
+#     receipt comes back over Prosody's stream, i.e. to node1, which passes
+#     it on through the pool: node2 answers 200 (not 202 after 3 s);
 #  2. node1 SIGKILLed;
 #  3. alice's NOTIFY (away) reaches node2: read from Redis, bob sees away;
 #  4. node2 claims the due refresh of bob's subscription and sends it, in the
@@ -168,6 +171,16 @@ akey = "ep:edgepool:xsub:" + s.call_id
 check(redis("HGET", akey, "dir") == "s", "alice's subscription in Redis")
 check(s.call_id in redis("SMEMBERS", "ep:edgepool:xpair:s:alice@contoso.test:bob@jabber.test"),
       "found by its pair")
+
+note("--- 1b. a MESSAGE through node2; bob's receipt comes back through node1 (Prosody's stream)")
+c2b = tcp("127.0.16.2:5060", src="127.0.16.11", name="UA->node2 (1b)")
+t0 = time.monotonic()
+r = Req("MESSAGE", "sip:bob@jabber.test", c2b, frm="sip:alice@contoso.test", body="via node2")
+c2b.send(r)
+c2b.expect(200, 2.5, "200 (bob's receipt, arrived at node1, reached node2 through the pool)")
+t_receipt = time.monotonic() - t0
+note("receipt through the other node: 200 after %.0f ms (202 would come at 3000 ms)" % (t_receipt * 1000))
+c2b.close()
 
 note("--- 2. node1 dies")
 open(W + "/kill-node1", "w").close()

@@ -13,6 +13,8 @@
 
 #include "conn/conn.h"
 #include "federation/policy.h"
+#include "admin/metrics.h"
+#include "admin_http.h"
 #include "log.h"
 #include "node.h"
 #include "xmpp/gateway_int.h"
@@ -120,6 +122,45 @@ void gw_send_error(struct node *n, const char *kind, const char *from, const cha
 
 /* ---- life cycle ---- */
 
+/* /metrics: what the gateway carried (a collector of the node's registry). */
+static void collect_metrics(void *arg, struct evbuffer *b)
+{
+    struct node *n = arg;
+    const struct xmpp_gateway *g = n->gateway;
+    if (!g)
+        return;
+    const struct gw_stats *st = &g->stats;
+    prom_family(b, "edgepool_xmpp_gateway_messages_total", "counter",
+                "IM messages the SIP<->XMPP gateway translated, by direction");
+    prom_u64(b, "edgepool_xmpp_gateway_messages_total", st->messages_to_xmpp, "direction",
+             "to_xmpp", NULL);
+    prom_u64(b, "edgepool_xmpp_gateway_messages_total", st->messages_to_sip, "direction", "to_sip",
+             NULL);
+    prom_family_u64(b, "edgepool_xmpp_gateway_message_errors_total", "counter",
+                    "MESSAGEs toward XMPP answered with an error", st->message_errors);
+    prom_family(b, "edgepool_xmpp_gateway_presence_total", "counter",
+                "presence translated, by direction");
+    prom_u64(b, "edgepool_xmpp_gateway_presence_total", st->presence_to_xmpp, "direction",
+             "to_xmpp", NULL);
+    prom_u64(b, "edgepool_xmpp_gateway_presence_total", st->presence_to_sip, "direction", "to_sip",
+             NULL);
+    prom_family_u64(b, "edgepool_xmpp_gateway_subscriptions_total", "counter",
+                    "presence subscriptions set up through the gateway", st->subscriptions);
+    prom_family_u64(b, "edgepool_xmpp_gateway_sip_requests_total", "counter",
+                    "SIP requests the gateway sent inward", st->sip_requests);
+    prom_family_u64(b, "edgepool_xmpp_gateway_sip_timeouts_total", "counter",
+                    "of those, unanswered in time", st->sip_timeouts);
+    prom_family_u64(b, "edgepool_xmpp_gateway_sessions_total", "counter",
+                    "IM sessions (INVITE m=message) set up, either way", st->sessions);
+    prom_family_u64(b, "edgepool_xmpp_gateway_session_messages_total", "counter",
+                    "MESSAGEs carried inside IM sessions", st->session_messages);
+    prom_family_u64(b, "edgepool_xmpp_gateway_session_typing_total", "counter",
+                    "typing notifications translated inside IM sessions", st->session_typing);
+    prom_family_u64(b, "edgepool_xmpp_gateway_sessions_held", "gauge",
+                    "IM sessions this node holds a copy of (the pool holds them all)",
+                    g->sess.count);
+}
+
 int xmpp_gateway_new(struct node *n, char *err, size_t errlen)
 {
     struct xmpp_gateway *g = calloc(1, sizeof(*g));
@@ -144,6 +185,15 @@ int xmpp_gateway_new(struct node *n, char *err, size_t errlen)
     if (gw_subs_start(n) < 0) {
         xmpp_gateway_free(n);
         snprintf(err, errlen, "XMPP gateway: cannot start its timer");
+        return -1;
+    }
+    /* the node's registry (node_admin_start would make it later; the node
+     * frees it) */
+    if (!n->metrics)
+        n->metrics = metrics_new();
+    if (n->metrics && metrics_on_collect(n->metrics, collect_metrics, n) < 0) {
+        xmpp_gateway_free(n);
+        snprintf(err, errlen, "XMPP gateway: cannot register its metrics");
         return -1;
     }
     if (gw_im_pool_start(n) < 0) {

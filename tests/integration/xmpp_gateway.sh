@@ -351,4 +351,13 @@ assert_no_log "$WORK/node1.log" "sent as MESSAGE .*(eve@blocked|sam@stranger)" "
 echo quit >>"$WORK/eve.cmd"
 echo quit >>"$WORK/sam.cmd"
 assert_no_log "$WORK/node1.log" "stray [0-9]+ response" "every response found its transaction"
+# what the gateway carried, on node1's /metrics
+curl -s --max-time 3 http://127.0.16.1:8080/metrics >"$WORK/metrics.txt" || fail "node1's /metrics did not answer"
+for d in to_xmpp to_sip; do
+    v=$(sed -n "s/^edgepool_xmpp_gateway_messages_total{direction=\"$d\"} //p" "$WORK/metrics.txt")
+    assert_cmp "${v:-0}" -ge 1 "edgepool_xmpp_gateway_messages_total{direction=$d}"
+done
+v=$(sed -n 's/^edgepool_xmpp_gateway_subscriptions_total //p' "$WORK/metrics.txt")
+assert_cmp "${v:-0}" -ge 1 "edgepool_xmpp_gateway_subscriptions_total"
+assert_log "$WORK/metrics.txt" "^# TYPE edgepool_xmpp_gateway_sessions_held gauge" "the sessions gauge"
 pass "IM and presence both ways through Prosody; refusals mapped"

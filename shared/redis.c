@@ -1536,3 +1536,16 @@ void redis_get_stats(const struct redis *r, struct redis_stats *out)
     *out = r->stats;
     out->up = r->up;
 }
+
+const char *redis_hash_get(const redisReply *r, const char *field)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *v = r->element[i + 1];
+        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+            strcmp(k->str, field) == 0)
+            return v->str;
+    }
+    return NULL;
+}

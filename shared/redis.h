@@ -113,4 +113,9 @@ struct redis_stats {
 };
 void redis_get_stats(const struct redis *r, struct redis_stats *out);
 
+/* The string value of field in an HGETALL reply (a flat field, value, ...
+ * array), or NULL when r is not such a reply or has no such field. Points
+ * into r: valid as long as r is. */
+const char *redis_hash_get(const redisReply *r, const char *field);
+
 #endif

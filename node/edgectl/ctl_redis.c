@@ -227,15 +227,3 @@ redisReply *ctl_redisv(struct ctl *c, char *err, size_t errlen, ...)
     va_end(ap);
     return ctl_redis(c, err, errlen, argc, argv);
 }
-
-const char *ctl_hget(const redisReply *r, const char *field)
-{
-    if (!r || r->type != REDIS_REPLY_ARRAY)
-        return NULL;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const redisReply *k = r->element[i], *v = r->element[i + 1];
-        if (k && v && k->str && v->str && strcmp(k->str, field) == 0)
-            return v->str;
-    }
-    return NULL;
-}

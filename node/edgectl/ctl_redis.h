@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "redis.h" /* redis_hash_get: fields of HGETALL replies */
+
 struct ctl;
 
 /* One command in flight: filled in by its callback. */
@@ -41,8 +43,5 @@ redisReply *ctl_redis(struct ctl *c, char *err, size_t errlen, int argc, const c
 redisReply *ctl_redisv(struct ctl *c, char *err, size_t errlen, ...) __attribute__((sentinel));
 void ctl_reply_free(redisReply *r);
 void ctl_pending_clear(struct ctl_pending *p, size_t n); /* frees the replies */
-
-/* In an HGETALL reply, the value of field (NUL-terminated copy), or NULL. */
-const char *ctl_hget(const redisReply *r, const char *field);
 
 #endif

@@ -146,9 +146,10 @@ int ctl_cmd_pool_status(struct ctl *c, const struct ctl_args *a)
     for (size_t i = 0; i < n; i++) {
         const redisReply *h = pd[1 + 2 * i].reply, *t = pd[2 + 2 * i].reply;
         bool alive = t && t->type == REDIS_REPLY_INTEGER && t->integer != -2;
-        const char *seen = ctl_hget(h, "seen_ms"), *start = ctl_hget(h, "start_ms");
-        const char *drain = ctl_hget(h, "drain"), *npv = ctl_hget(h, "policy_version");
-        const char *state = ctl_hget(h, "state"); /* the node's own: active, drained, stopping */
+        const char *seen = redis_hash_get(h, "seen_ms"), *start = redis_hash_get(h, "start_ms");
+        const char *drain = redis_hash_get(h, "drain"), *npv = redis_hash_get(h, "policy_version");
+        const char *state =
+            redis_hash_get(h, "state"); /* the node's own: active, drained, stopping */
         bool draining = drain && strcmp(drain, "0") != 0 && *drain;
         uint64_t seen_ms = seen ? strtoull(seen, NULL, 10) : 0;
         uint64_t start_ms = start ? strtoull(start, NULL, 10) : 0;
@@ -164,17 +165,17 @@ int ctl_cmd_pool_status(struct ctl *c, const struct ctl_args *a)
                 jw_uint(&c->out, "seen_age_ms", age);
             else
                 jw_null(&c->out, "seen_age_ms");
-            jw_str(&c->out, "fqdn", ctl_hget(h, "fqdn"));
-            jw_str(&c->out, "internal", ctl_hget(h, "internal"));
-            jw_str(&c->out, "external", ctl_hget(h, "external"));
-            jw_str(&c->out, "version", ctl_hget(h, "version"));
+            jw_str(&c->out, "fqdn", redis_hash_get(h, "fqdn"));
+            jw_str(&c->out, "internal", redis_hash_get(h, "internal"));
+            jw_str(&c->out, "external", redis_hash_get(h, "external"));
+            jw_str(&c->out, "version", redis_hash_get(h, "version"));
             jw_num_or_str(&c->out, "start_ms", start);
             if (start_ms && now > start_ms)
                 jw_uint(&c->out, "uptime_s", (now - start_ms) / 1000);
-            jw_num_or_str(&c->out, "load", ctl_hget(h, "load"));
+            jw_num_or_str(&c->out, "load", redis_hash_get(h, "load"));
             jw_bool(&c->out, "drain", draining);
             jw_str(&c->out, "state", alive ? state : "dead");
-            jw_num_or_str(&c->out, "conns", ctl_hget(h, "conns"));
+            jw_num_or_str(&c->out, "conns", redis_hash_get(h, "conns"));
             jw_num_or_str(&c->out, "policy_version", npv);
             jw_bool(&c->out, "policy_current", current);
             /* every field as stored, for what this version of edgectl does not know */
@@ -195,10 +196,10 @@ int ctl_cmd_pool_status(struct ctl *c, const struct ctl_args *a)
         char pol[48];
         snprintf(pol, sizeof pol, "%s%s", or_dash(npv), npv && pv && !current ? " (behind)" : "");
         printf("%-12s %-9s %-5s %-7s %-24s %-21s %-21s %-10s %-7s %-6s %-6s %s\n", ids[i], st,
-               draining ? "yes" : "-", seen_s, or_dash(ctl_hget(h, "fqdn")),
-               or_dash(ctl_hget(h, "internal")), or_dash(ctl_hget(h, "external")),
-               or_dash(ctl_hget(h, "version")), up_s, or_dash(ctl_hget(h, "load")),
-               or_dash(ctl_hget(h, "conns")), pol);
+               draining ? "yes" : "-", seen_s, or_dash(redis_hash_get(h, "fqdn")),
+               or_dash(redis_hash_get(h, "internal")), or_dash(redis_hash_get(h, "external")),
+               or_dash(redis_hash_get(h, "version")), up_s, or_dash(redis_hash_get(h, "load")),
+               or_dash(redis_hash_get(h, "conns")), pol);
     }
     if (c->o.json) {
         jw_end_arr(&c->out);

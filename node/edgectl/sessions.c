@@ -30,7 +30,7 @@ struct partner {
 
 static const char *f(const redisReply *h, const char *name)
 {
-    const char *v = ctl_hget(h, name);
+    const char *v = redis_hash_get(h, name);
     return v ? v : "";
 }
 

@@ -205,17 +205,6 @@ static void seed(struct redis_store *s, bool restore)
 
 /* ---- reading ---- */
 
-static const redisReply *hash_field(const redisReply *h, const char *name)
-{
-    for (size_t i = 0; i + 1 < h->elements; i += 2) {
-        const redisReply *k = h->element[i];
-        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, name) == 0 &&
-            h->element[i + 1]->type == REDIS_REPLY_STRING)
-            return h->element[i + 1];
-    }
-    return NULL;
-}
-
 static void read_done(void *arg, const redisReply *reply, const char *err)
 {
     struct redis_store *s = arg;
@@ -232,10 +221,10 @@ static void read_done(void *arg, const redisReply *reply, const char *err)
         s->read_again = false; /* the next reconnect reads it again */
         return;
     }
-    const redisReply *text = hash_field(reply, "text");
-    const redisReply *ver = hash_field(reply, "version");
-    const redisReply *upd = hash_field(reply, "updated_ms");
-    const redisReply *by = hash_field(reply, "updated_by");
+    const char *text = redis_hash_get(reply, "text");
+    const char *ver = redis_hash_get(reply, "version");
+    const char *upd = redis_hash_get(reply, "updated_ms");
+    const char *by = redis_hash_get(reply, "updated_by");
     if (!text) {
         if (s->from_redis && s->cur_text && !s->seeding) {
             seed(s, true);
@@ -250,12 +239,12 @@ static void read_done(void *arg, const redisReply *reply, const char *err)
         }
     } else {
         char *end = NULL;
-        unsigned long long v = ver ? strtoull(ver->str, &end, 10) : 0;
-        if (!ver || end == ver->str || *end)
+        unsigned long long v = ver ? strtoull(ver, &end, 10) : 0;
+        if (!ver || end == ver || *end)
             LOG_ERROR("policy", "%s has no valid version (\"%s\"): ignored, keeping version %llu",
-                      s->key, ver ? ver->str : "", (unsigned long long)policy_version(s->cur));
+                      s->key, ver ? ver : "", (unsigned long long)policy_version(s->cur));
         else
-            apply(s, v, text->str, upd ? strtoull(upd->str, NULL, 10) : 0, by ? by->str : NULL);
+            apply(s, v, text, upd ? strtoull(upd, NULL, 10) : 0, by);
     }
     if (s->read_again) {
         s->read_again = false;

@@ -24,6 +24,12 @@
 
 /* ---- helpers shared by the gateway's files ---- */
 
+void gw_hash_str(const redisReply *r, const char *field, char *out, size_t cap)
+{
+    const char *v = redis_hash_get(r, field);
+    snprintf(out, cap, "%s", v ? v : "");
+}
+
 void gw_token(struct xmpp_gateway *g, const char *prefix, char *out, size_t cap)
 {
     snprintf(out, cap, "%s%s%llx", prefix, g->prefix, (unsigned long long)++g->seq);

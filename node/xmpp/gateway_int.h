@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "hmap.h"
+#include "redis.h"
 #include "sip/msg.h"
 #include "xmpp/gateway_map.h"
 #include "xmpp/xmpp.h"
@@ -59,6 +60,9 @@ struct xmpp_gateway {
 
 /* ---- gateway.c: shared helpers ---- */
 
+/* Copy the string value of field in HGETALL reply r into out ("" when
+ * absent). */
+void gw_hash_str(const redisReply *r, const char *field, char *out, size_t cap);
 /* A fresh token: prefix, our node's unique part, a counter ("m3a5c...-12"). */
 void gw_token(struct xmpp_gateway *g, const char *prefix, char *out, size_t cap);
 /* The policy's verdict on an exchange between internal user sip_aor

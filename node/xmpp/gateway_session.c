@@ -222,31 +222,20 @@ static bool from_reply(const redisReply *r, const char *call_id, struct gw_sess 
         return false;
     memset(s, 0, sizeof(*s));
     snprintf(s->call_id, sizeof(s->call_id), "%s", call_id);
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const redisReply *k = r->element[i], *v = r->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-            continue;
-        const char *f = k->str, *val = v->str;
-#define STR(name, dst)                                                                             \
-    if (strcmp(f, name) == 0) {                                                                    \
-        snprintf(dst, sizeof(dst), "%s", val);                                                     \
-        continue;                                                                                  \
-    }
-        STR("sip", s->sip)
-        STR("sip_jid", s->sip_jid)
-        STR("xmpp", s->xmpp)
-        STR("ltag", s->ltag)
-        STR("rtag", s->rtag)
-        STR("target", s->target)
-        STR("route", s->route)
-#undef STR
-        if (strcmp(f, "dir") == 0)
-            s->dir = val[0];
-        else if (strcmp(f, "cseq") == 0)
-            s->cseq = (uint32_t)strtoul(val, NULL, 10);
-        else if (strcmp(f, "created_ms") == 0)
-            s->created_ms = strtoull(val, NULL, 10);
-    }
+    gw_hash_str(r, "sip", s->sip, sizeof(s->sip));
+    gw_hash_str(r, "sip_jid", s->sip_jid, sizeof(s->sip_jid));
+    gw_hash_str(r, "xmpp", s->xmpp, sizeof(s->xmpp));
+    gw_hash_str(r, "ltag", s->ltag, sizeof(s->ltag));
+    gw_hash_str(r, "rtag", s->rtag, sizeof(s->rtag));
+    gw_hash_str(r, "target", s->target, sizeof(s->target));
+    gw_hash_str(r, "route", s->route, sizeof(s->route));
+    const char *v;
+    if ((v = redis_hash_get(r, "dir")))
+        s->dir = v[0];
+    if ((v = redis_hash_get(r, "cseq")))
+        s->cseq = (uint32_t)strtoul(v, NULL, 10);
+    if ((v = redis_hash_get(r, "created_ms")))
+        s->created_ms = strtoull(v, NULL, 10);
     return s->sip[0] && s->xmpp[0] && s->ltag[0] && s->target[0];
 }
 

@@ -232,45 +232,32 @@ static bool from_reply(const redisReply *r, const char *call_id, struct gw_sub *
         return false;
     memset(s, 0, sizeof(*s));
     snprintf(s->call_id, sizeof(s->call_id), "%s", call_id);
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const redisReply *k = r->element[i], *v = r->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-            continue;
-        const char *f = k->str, *val = v->str;
-#define STR(name, dst)                                                                             \
-    if (strcmp(f, name) == 0) {                                                                    \
-        snprintf(dst, sizeof(dst), "%s", val);                                                     \
-        continue;                                                                                  \
-    }
-        STR("sip", s->sip)
-        STR("xmpp", s->xmpp)
-        STR("ltag", s->ltag)
-        STR("rtag", s->rtag)
-        STR("target", s->target)
-        STR("route", s->route)
-        STR("p_note", s->pres.note)
-#undef STR
-        if (strcmp(f, "dir") == 0)
-            s->dir = (enum gw_sub_dir)val[0];
-        else if (strcmp(f, "state") == 0)
-            s->state = (enum gw_sub_state)(val[0] - '0');
-        else if (strcmp(f, "cseq") == 0)
-            s->cseq = (uint32_t)strtoul(val, NULL, 10);
-        else if (strcmp(f, "expires_ms") == 0)
-            s->expires_ms = strtoull(val, NULL, 10);
-        else if (strcmp(f, "told") == 0)
-            s->told = val[0] == '1';
-        else if (strcmp(f, "have_pres") == 0)
-            s->have_pres = val[0] == '1';
-        else if (strcmp(f, "p_open") == 0)
-            s->pres.open = val[0] == '1';
-        else if (strcmp(f, "p_show") == 0)
-            s->pres.show = (enum gw_show)(val[0] >= '0' && val[0] <= '4' ? val[0] - '0' : 0);
-    }
-    if ((s->dir != GW_SUB_XMPP && s->dir != GW_SUB_SIP) || !s->sip[0] || !s->xmpp[0] ||
-        s->state > GW_SUB_ACTIVE)
-        return false;
-    return true;
+    gw_hash_str(r, "sip", s->sip, sizeof(s->sip));
+    gw_hash_str(r, "xmpp", s->xmpp, sizeof(s->xmpp));
+    gw_hash_str(r, "ltag", s->ltag, sizeof(s->ltag));
+    gw_hash_str(r, "rtag", s->rtag, sizeof(s->rtag));
+    gw_hash_str(r, "target", s->target, sizeof(s->target));
+    gw_hash_str(r, "route", s->route, sizeof(s->route));
+    gw_hash_str(r, "p_note", s->pres.note, sizeof(s->pres.note));
+    const char *v;
+    if ((v = redis_hash_get(r, "dir")))
+        s->dir = (enum gw_sub_dir)v[0];
+    if ((v = redis_hash_get(r, "state")))
+        s->state = (enum gw_sub_state)(v[0] - '0');
+    if ((v = redis_hash_get(r, "cseq")))
+        s->cseq = (uint32_t)strtoul(v, NULL, 10);
+    if ((v = redis_hash_get(r, "expires_ms")))
+        s->expires_ms = strtoull(v, NULL, 10);
+    if ((v = redis_hash_get(r, "told")))
+        s->told = v[0] == '1';
+    if ((v = redis_hash_get(r, "have_pres")))
+        s->have_pres = v[0] == '1';
+    if ((v = redis_hash_get(r, "p_open")))
+        s->pres.open = v[0] == '1';
+    if ((v = redis_hash_get(r, "p_show")))
+        s->pres.show = (enum gw_show)(v[0] >= '0' && v[0] <= '4' ? v[0] - '0' : 0);
+    return (s->dir == GW_SUB_XMPP || s->dir == GW_SUB_SIP) && s->sip[0] && s->xmpp[0] &&
+           s->state <= GW_SUB_ACTIVE;
 }
 
 struct get_ctx {

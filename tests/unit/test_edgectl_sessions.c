@@ -136,7 +136,7 @@ uint64_t ctl_now_ms(void)
 {
     return 0;
 }
-const char *ctl_hget(const redisReply *r, const char *field)
+const char *redis_hash_get(const redisReply *r, const char *field)
 {
     return NULL;
 }

@@ -431,6 +431,24 @@ bool s2s_start_parser(struct s2s *s)
     return new_parser(s);
 }
 
+/* The peer's numeric address into ip and "ip:port" ("[ip]:port" for IPv6)
+ * into out. */
+void s2s_addr_str(const struct sockaddr *sa, char *ip, size_t iplen, char *out, size_t outlen)
+{
+    snprintf(ip, iplen, "?");
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen);
+        snprintf(out, outlen, "%s:%u", ip, ntohs(s4->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)iplen);
+        snprintf(out, outlen, "[%s]:%u", ip, ntohs(s6->sin6_port));
+    } else {
+        snprintf(out, outlen, "?");
+    }
+}
+
 /* An inbound stream's first bytes, before any XML: a PROXY v2 header from
  * a balancer's VIP (external.proxy_protocol_from, as for SIP) is consumed
  * and names the partner; one from anyone else, or a malformed one, ends the
@@ -471,17 +489,9 @@ static int proxy_header(struct s2s *s, struct evbuffer *in)
     evbuffer_drain(in, hdrlen);
     s->proxy_checked = true;
     if (src.ss_family == AF_INET || src.ss_family == AF_INET6) {
-        char ip[INET6_ADDRSTRLEN] = "?";
-        const void *a = src.ss_family == AF_INET
-                            ? (const void *)&((struct sockaddr_in *)&src)->sin_addr
-                            : (const void *)&((struct sockaddr_in6 *)&src)->sin6_addr;
-        uint16_t port = src.ss_family == AF_INET ? ((struct sockaddr_in *)&src)->sin_port
-                                                 : ((struct sockaddr_in6 *)&src)->sin6_port;
-        inet_ntop(src.ss_family, a, ip, sizeof(ip));
-        char was[64];
+        char ip[INET6_ADDRSTRLEN], was[64];
         snprintf(was, sizeof(was), "%s", s->peer_addr);
-        snprintf(s->peer_addr, sizeof(s->peer_addr), src.ss_family == AF_INET ? "%s:%u" : "[%s]:%u",
-                 ip, ntohs(port));
+        s2s_addr_str((struct sockaddr *)&src, ip, sizeof(ip), s->peer_addr, sizeof(s->peer_addr));
         LOG_DEBUG(XMPP_LOG, "stream %llu through balancer %s: partner %s (PROXY v2)",
                   (unsigned long long)s->id, was, s->peer_addr);
     }

@@ -198,6 +198,8 @@ void s2s_error(struct s2s *s, const char *cond, const char *text);
 /* Close without a stream error: </stream:stream> (if a header went out). */
 void s2s_close(struct s2s *s, const char *why);
 /* Drop at once (connection lost). */
+/* A socket address as its numeric ip and "ip:port" ("[ip]:port" for IPv6). */
+void s2s_addr_str(const struct sockaddr *sa, char *ip, size_t iplen, char *out, size_t outlen);
 void s2s_drop(struct s2s *s, const char *why);
 /* After an element whose answer restarts the stream: new parser; the peer
  * speaks first again (a new header). */

@@ -15,28 +15,12 @@
 #include "node.h"
 #include "xmpp/s2s.h"
 
-static void addr_str(const struct sockaddr *sa, char *out, size_t outlen)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-        snprintf(out, outlen, "%s:%u", ip, ntohs(s4->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-        snprintf(out, outlen, "[%s]:%u", ip, ntohs(s6->sin6_port));
-    } else {
-        snprintf(out, outlen, "?");
-    }
-}
-
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
     struct xmpp *x = arg;
-    char peer[80];
-    addr_str(sa, peer, sizeof(peer));
+    char peer[80], ip[INET6_ADDRSTRLEN];
+    s2s_addr_str(sa, ip, sizeof(ip), peer, sizeof(peer));
     if (x->stopping || x->n_in >= (unsigned)x->cfg.max_streams) {
         LOG_WARN(XMPP_LOG, "refused: stream from %s: %s", peer,
                  x->stopping ? "stopping" : "too many inbound streams (xmpp.max_streams)");
@@ -56,14 +40,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     snprintf(s->peer_addr, sizeof(s->peer_addr), "%s", peer);
-    snprintf(s->conn_ip, sizeof(s->conn_ip), "%s", peer);
-    char *port = strrchr(s->conn_ip, ':');
-    if (port)
-        *port = '\0';
-    if (s->conn_ip[0] == '[') { /* "[v6]" -> "v6" */
-        memmove(s->conn_ip, s->conn_ip + 1, strlen(s->conn_ip));
-        s->conn_ip[strcspn(s->conn_ip, "]")] = '\0';
-    }
+    snprintf(s->conn_ip, sizeof(s->conn_ip), "%s", ip);
     s->proxy_checked = false;
     s2s_random_hex(s->stream_id, 16);
     s->state = S2S_OPENING;

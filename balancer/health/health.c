@@ -478,7 +478,7 @@ static void cache_write(struct health *h)
 {
     if (!h->cache_path[0])
         return;
-    struct registry_cache_entry e[HEALTH_MAX_NODES];
+    static struct registry_cache_entry e[HEALTH_MAX_NODES]; /* 100 KiB: not on the stack */
     size_t n = 0;
     uint64_t sig = 14695981039346656037ULL;
     for (size_t i = 0; i < h->used && n < HEALTH_MAX_NODES; i++) {
